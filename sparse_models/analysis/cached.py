@@ -1,0 +1,38 @@
+"""Analyse a run folder, caching the result in the run's `analysis.json`.
+
+The cache key holds the analysis settings and the run's step count, so a resumed or retrained
+run is analysed afresh. Shipped runs carry their analysis from when they were made (see
+`checkpoints/README.md`); their folder is never written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .report import DEFAULT_SMOOTH_SIGMA, analyze_model
+
+
+def _key(run: Any, max_samples: int, smooth_sigma: float) -> str:
+    steps = run.status.get("step", run.status.get("steps", 0))
+    return f"samples={max_samples};smooth={smooth_sigma:g};step={steps}"
+
+
+def analyze_run(run: Any, max_samples: int = 5000, smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
+                use_cache: bool = True, allow_shipped: bool = False) -> dict[str, Any]:
+    """The analysis dict of `analyze_model` for a run (a path or a LoadedRun), cached on disk."""
+    from ..training.runs import load_run
+
+    if isinstance(run, str | Path):
+        run = load_run(run)
+    key = _key(run, max_samples, smooth_sigma)
+    cache = run.read_analysis() if use_cache else {}
+    entries = cache.get("entries", {}) if isinstance(cache.get("entries"), dict) else {}
+    if key in entries and isinstance(entries[key], dict):
+        return entries[key]
+    x = run.dataset().x
+    result = analyze_model(run.model, x, periodic=run.map_periodic, smooth_sigma=smooth_sigma,
+                           max_samples=max_samples)
+    entries[key] = result
+    run.write_analysis({"entries": entries}, allow_shipped=allow_shipped)
+    return result

@@ -1,0 +1,187 @@
+"""One JSON-ready summary of a trained model: sparsity, reconstruction, orientation map, pinwheels.
+
+`summarize` works on plain arrays; `analyze_model` gets them from any `SparseModel` (encode,
+decode, filters, map_shape, map_periodic, pools) and calls it. The map measures follow
+Kaschube et al. (Science 2010) and Wolf & Geisel (Nature 1998): a pinwheel density near π per
+column spacing² is what V1 shows and what a Gaussian random orientation map gives; the density of
+the same map with its units shuffled is reported beside it as the baseline.
+
+Every value is a plain int, float, bool or None (None where a measure is undefined: no map, no
+pools, a constant map), so the dict can be written to JSON as is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import pinwheels as pw
+from .orientation import as_numpy, orientation_map, preferred_orientation
+from .quality import (
+    explained_variance,
+    live_fraction,
+    mean_selectivity,
+    neighbour_orientation_diff_deg,
+    within_vs_between_pool_similarity,
+)
+from .sparsity import sparsity_summary
+
+# Map units; mild smoothing of s·e^{2iθ} before counting pinwheels. It removes the spurious
+# pinwheels of ~20° orientation noise, but also merges close pinwheel pairs: on noise-free random
+# maps it lowers the density by about 6 % at Λ = 8 units and 2 % at Λ = 12.
+DEFAULT_SMOOTH_SIGMA = 1.0
+N_SHUFFLES = 10  # shuffled maps averaged for the baseline density
+
+_MAP_KEYS = (
+    "neighbour_orientation_diff_deg", "pinwheel_count", "pinwheel_count_positive",
+    "pinwheel_count_negative", "column_spacing", "spectral_peak_ratio", "pinwheel_density",
+    "shuffled_pinwheel_density",
+)
+
+
+def _clean(v: Any) -> Any:
+    """Python scalars only; NaN/inf become None."""
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(float(v)) else None
+    return v
+
+
+def spectral_peak_ratio(theta_map: np.ndarray, periodic: bool = False) -> float:
+    """Peak of the radially averaged spectrum of e^{2iθ} over its mean (bins > 0): ≈ 1–3 for a
+    map without structure (salt and pepper), much larger for a map with a clear column spacing."""
+    _, _, radial = pw.power_spectrum(theta_map, periodic)
+    r = radial[1:]
+    return float(r.max() / r.mean()) if r.size and r.mean() > 0 else math.nan
+
+
+def map_measures(
+    theta_map: np.ndarray,
+    selectivity_map: np.ndarray | None = None,
+    periodic: bool = False,
+    smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
+    n_shuffles: int = N_SHUFFLES,
+    seed: int = 0,
+) -> dict[str, float | int | None]:
+    """Smoothness, pinwheels, column spacing and densities of one orientation map (rows, cols)."""
+    found = pw.find_pinwheels(theta_map, periodic, smooth_sigma, selectivity_map)
+    spacing = pw.column_spacing(theta_map, periodic)
+    if math.isfinite(spacing):
+        density = pw.pinwheel_density(theta_map, periodic, smooth_sigma, selectivity_map,
+                                      spacing=spacing)
+        shuffled = pw.shuffled_density(theta_map, n_shuffles, seed, periodic, smooth_sigma,
+                                       selectivity_map, spacing=spacing)
+    else:
+        density = shuffled = math.nan
+    return {
+        "neighbour_orientation_diff_deg": neighbour_orientation_diff_deg(theta_map, periodic),
+        "pinwheel_count": len(found),
+        "pinwheel_count_positive": sum(1 for p in found if p[2] > 0),
+        "pinwheel_count_negative": sum(1 for p in found if p[2] < 0),
+        "column_spacing": spacing,
+        "spectral_peak_ratio": spectral_peak_ratio(theta_map, periodic),
+        "pinwheel_density": density,
+        "shuffled_pinwheel_density": shuffled,
+    }
+
+
+def summarize(
+    filters: np.ndarray | torch.Tensor,
+    map_shape: tuple[int, int] | None,
+    codes: np.ndarray | torch.Tensor,
+    x: np.ndarray | torch.Tensor,
+    x_hat: np.ndarray | torch.Tensor,
+    pool_matrix: np.ndarray | torch.Tensor | None = None,
+    periodic: bool = False,
+    smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
+    n_shuffles: int = N_SHUFFLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """All measures as a flat JSON-ready dict.
+
+    filters: (N, h, w); map_shape: (rows, cols) with rows·cols = N, or None (map measures None);
+    codes: (B, K); x, x_hat: (B, D); pool_matrix: (n_pools, K), used for the pool statistics of
+    the codes, and for the within/between-pool filter similarity when K = N.
+    """
+    f = as_numpy(filters)
+    z = as_numpy(codes)
+    z = z.reshape(z.shape[0], -1)
+    P = None if pool_matrix is None else as_numpy(pool_matrix)
+    theta, sel = preferred_orientation(f)
+    out: dict[str, Any] = {
+        "n_samples": int(z.shape[0]),
+        "n_units": int(z.shape[1]),
+        "n_filters": int(f.shape[0]),
+        "live_fraction": live_fraction(z),
+        "mean_selectivity": mean_selectivity(sel),
+        "explained_variance": explained_variance(x, x_hat),
+    }
+    sparsity = sparsity_summary(z, P if P is not None and P.shape[1] == z.shape[1] else None)
+    out.update({k: v for k, v in sparsity.items() if k not in ("n_samples", "n_units")})
+
+    has_map = map_shape is not None and int(map_shape[0]) * int(map_shape[1]) == f.shape[0]
+    out["map_rows"] = int(map_shape[0]) if has_map else None
+    out["map_cols"] = int(map_shape[1]) if has_map else None
+    out["map_periodic"] = bool(periodic) if has_map else None
+    out["smooth_sigma"] = float(smooth_sigma)
+    if has_map and min(map_shape) >= 2:
+        theta_map, sel_map = orientation_map(f, map_shape)
+        out.update(map_measures(theta_map, sel_map, periodic, smooth_sigma, n_shuffles, seed))
+    else:
+        out.update(dict.fromkeys(_MAP_KEYS))
+
+    if P is not None and P.shape[1] == f.shape[0]:
+        sim = within_vs_between_pool_similarity(f, P)
+        out["within_pool_similarity"] = sim["within"]
+        out["between_pool_similarity"] = sim["between"]
+        out["pool_similarity_ratio"] = sim["ratio"]
+    else:
+        out["within_pool_similarity"] = None
+        out["between_pool_similarity"] = None
+        out["pool_similarity_ratio"] = None
+    return {k: _clean(v) for k, v in out.items()}
+
+
+def analyze_model(
+    model: Any,
+    x: np.ndarray | torch.Tensor,
+    periodic: bool | None = None,
+    smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
+    max_samples: int = 5000,
+    batch_size: int = 1000,
+    n_shuffles: int = N_SHUFFLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """`summarize` a `SparseModel` on inputs x: (n, n_inputs) (the first `max_samples` rows).
+
+    Runs encode/decode under `torch.no_grad` in batches, on the device of the model's
+    parameters, and analyses on the CPU. `periodic` defaults to `model.map_periodic`; map
+    measures are skipped for a "tree" layout. The model's train/eval mode is left untouched.
+    """
+    xt = torch.as_tensor(x)[:max_samples].float()
+    xt = xt.reshape(xt.shape[0], -1)
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    codes, recon = [], []
+    with torch.no_grad():
+        for s in range(0, xt.shape[0], batch_size):
+            xb = xt[s:s + batch_size].to(device)
+            zb = model.encode(xb)
+            codes.append(zb.reshape(zb.shape[0], -1).cpu())
+            recon.append(model.decode(zb).reshape(zb.shape[0], -1).cpu())
+        kind = "decoder" if "decoder" in model.filter_kinds() else model.filter_kinds()[0]
+        filters = model.filters(kind)
+        pools = model.pools()
+    map_shape = None if model.layout == "tree" else tuple(model.map_shape)
+    return summarize(
+        filters, map_shape, torch.cat(codes), xt, torch.cat(recon),
+        pool_matrix=None if pools is None else pools.detach().cpu(),
+        periodic=model.map_periodic if periodic is None else bool(periodic),
+        smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed,
+    )

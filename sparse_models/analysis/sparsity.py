@@ -1,0 +1,142 @@
+"""Sparsity statistics of codes `z: (B, K)` (B samples, K units), numpy arrays or tensors.
+
+- population sparsity per sample: L0 (how many units are active) and Hoyer's sparseness
+  (√K − ‖z‖₁/‖z‖₂)/(√K − 1) ∈ [0, 1] (Hoyer, JMLR 2004): 1 for one active unit, 0 for all equal;
+- lifetime sparsity per unit: firing frequency, the fraction of samples on which it is active;
+  units that never fire are dead;
+- group (pool) norms √(Σᵢ P[j, i] zᵢ²), the quantity the group-sparsity penalty sums
+  (Kavukcuoglu et al., CVPR 2009; Hyvärinen & Hoyer 2001).
+
+Activity rule: a unit is active when |z| > threshold. The default threshold is 1e-3 times the
+largest |z| in the batch (0 when the batch is all zero), so tiny non-zero values left by a solver
+do not count; pass `threshold=0.0` for the exact L0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .orientation import as_numpy
+
+REL_THRESHOLD = 1e-3  # default activity threshold, relative to max |z| in the batch
+
+
+def _codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
+    z = as_numpy(codes)
+    if z.ndim != 2:
+        raise ValueError(f"codes must have shape (B, K), got {tuple(z.shape)}")
+    return z
+
+
+def default_threshold(codes: np.ndarray | torch.Tensor) -> float:
+    """REL_THRESHOLD · max |z| over the batch."""
+    z = _codes(codes)
+    return float(REL_THRESHOLD * np.abs(z).max()) if z.size else 0.0
+
+
+def _active(z: np.ndarray, threshold: float | None) -> np.ndarray:
+    t = default_threshold(z) if threshold is None else float(threshold)
+    return np.abs(z) > t
+
+
+def activation_histogram(
+    codes: np.ndarray | torch.Tensor,
+    bins: int | np.ndarray = 50,
+    active_only: bool = False,
+    threshold: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram of all code values. Returns `(counts: (n_bins,), edges: (n_bins + 1,))`.
+
+    With `active_only`, only values with |z| > threshold are counted (the many exact zeros of a
+    sparse code otherwise dwarf everything else).
+    """
+    z = _codes(codes)
+    values = z[_active(z, threshold)] if active_only else z.ravel()
+    return np.histogram(values, bins=bins)
+
+
+def firing_frequency(
+    codes: np.ndarray | torch.Tensor, threshold: float | None = None
+) -> np.ndarray:
+    """Lifetime sparsity: fraction of samples on which each unit is active. (K,) in [0, 1]."""
+    z = _codes(codes)
+    return _active(z, threshold).mean(axis=0)
+
+
+def active_count(codes: np.ndarray | torch.Tensor, threshold: float | None = None) -> np.ndarray:
+    """L0 per sample: number of active units. (B,) int."""
+    z = _codes(codes)
+    return _active(z, threshold).sum(axis=1).astype(np.int64)
+
+
+def group_norms(
+    codes: np.ndarray | torch.Tensor, pool_matrix: np.ndarray | torch.Tensor
+) -> np.ndarray:
+    """Pool norms √(Σᵢ P[j, i] zᵢ²). codes (B, K), pool_matrix (n_pools, K) -> (B, n_pools)."""
+    z = _codes(codes)
+    P = as_numpy(pool_matrix)
+    if P.ndim != 2 or P.shape[1] != z.shape[1]:
+        raise ValueError(f"pool matrix {tuple(P.shape)} does not match {z.shape[1]} code units")
+    return np.sqrt(np.maximum(z**2 @ P.T, 0.0))
+
+
+def dead_units(
+    codes: np.ndarray | torch.Tensor, min_frequency: float = 0.0, threshold: float | None = None
+) -> np.ndarray:
+    """Units whose firing frequency is at most `min_frequency` (default: never active). (K,) bool."""
+    return firing_frequency(codes, threshold) <= min_frequency
+
+
+def hoyer_sparsity(codes: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Hoyer's sparseness per sample, (B,) in [0, 1]; NaN for an all-zero sample or K = 1."""
+    z = _codes(codes)
+    k = z.shape[1]
+    l1 = np.abs(z).sum(axis=1)
+    l2 = np.sqrt((z**2).sum(axis=1))
+    if k < 2:
+        return np.full(z.shape[0], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(l2 > 0, (math.sqrt(k) - l1 / l2) / (math.sqrt(k) - 1), np.nan)
+
+
+def sparsity_summary(
+    codes: np.ndarray | torch.Tensor,
+    pool_matrix: np.ndarray | torch.Tensor | None = None,
+    threshold: float | None = None,
+) -> dict[str, float | int | None]:
+    """Scalar summary of a batch of codes (B, K); None where a value is undefined.
+
+    Keys: n_samples, n_units, threshold, mean_l0, mean_l0_fraction (mean L0 / K),
+    mean_firing_frequency, max_firing_frequency, dead_fraction, hoyer (mean over non-zero samples),
+    mean_abs; with a pool matrix also n_pools, mean_active_pools (pools whose norm exceeds the
+    threshold) and pool_hoyer (Hoyer's sparseness of the pool norms).
+    """
+    z = _codes(codes)
+    t = default_threshold(z) if threshold is None else float(threshold)
+    freq = firing_frequency(z, t)
+    out: dict[str, float | int | None] = {
+        "n_samples": int(z.shape[0]),
+        "n_units": int(z.shape[1]),
+        "threshold": t,
+        "mean_l0": float(active_count(z, t).mean()) if z.size else None,
+        "mean_l0_fraction": float(active_count(z, t).mean() / z.shape[1]) if z.size else None,
+        "mean_firing_frequency": float(freq.mean()) if z.size else None,
+        "max_firing_frequency": float(freq.max()) if z.size else None,
+        "dead_fraction": float((freq <= 0).mean()) if z.size else None,
+        "hoyer": _nanmean(hoyer_sparsity(z)),
+        "mean_abs": float(np.abs(z).mean()) if z.size else None,
+    }
+    if pool_matrix is not None:
+        g = group_norms(z, pool_matrix)
+        out["n_pools"] = int(g.shape[1])
+        out["mean_active_pools"] = float((g > t).sum(axis=1).mean()) if g.size else None
+        out["pool_hoyer"] = _nanmean(hoyer_sparsity(g))
+    return out
+
+
+def _nanmean(a: np.ndarray) -> float | None:
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else None

@@ -1,0 +1,187 @@
+"""`python -m sparse_models bench`: speed figures measured in one run on this machine.
+
+1. The default topographic training, end to end (data, training, files), wall time; and the
+   map-quality numbers of the model it made.
+2. Throughput of the training step (samples/s) and the fraction of this machine's measured fp32
+   matmul peak it reaches (FLOPs counted by torch's FlopCounterMode on a real step).
+3. Batched FISTA against scikit-learn's `sparse_encode` (lasso) on 2,000 12×12 natural patches
+   with 256 atoms, timed at a matched objective (FISTA stops at the first iteration count whose
+   objective is within 1e-4 relative of scikit-learn's).
+Every ratio is between figures measured in this same run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+TARGETS = {
+    "default_train_s_cpu": 20.0,
+    "default_train_s_gpu": 3.0,
+    "peak_fraction": 0.40,
+    "fista_speedup": 10.0,
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Best fp32 GFLOP/s of an n×n matmul on `device` (the 'peak' the step is compared with)."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    torch.mm(a, b)
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def bench_default_training(device: str = "auto", steps: int | None = None) -> dict[str, Any]:
+    from .analysis.report import analyze_model
+    from .presets import build_run_config
+    from .training.pipeline import execute_run
+    from .training.runs import create_run, load_run
+
+    overrides: dict[str, Any] = {"train.device": device}
+    if steps is not None:
+        overrides["train.steps"] = steps
+    cfg = build_run_config("topographic", overrides, command="python -m sparse_models bench")
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        run_dir = create_run(cfg, runs_dir=Path(tmp), name="bench")
+        state = execute_run(cfg, run_dir)
+        wall = time.perf_counter() - t
+        run = load_run(run_dir)
+        quality = analyze_model(run.model, run.dataset().x, periodic=run.map_periodic)
+    return {"state": state, "wall_s": wall, "steps": cfg.train.steps,
+            "batch_size": cfg.train.batch_size, "quality": quality}
+
+
+def bench_train_step(device: torch.device, batch_size: int = 256, steps: int = 200) -> dict[str, Any]:
+    """Samples/s of the default topographic model's train_step, and its matmul FLOP rate."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .data import DataConfig, batches, load_dataset
+    from .models import build_model
+    from .presets import default_sections
+
+    sec = default_sections("topographic")
+    ds = load_dataset(DataConfig(**{**sec["data"], "images": tuple(sec["data"]["images"])}))
+    model = build_model("topographic", {**sec["model"], "input_shape": list(ds.input_shape)}).to(device)
+    opt = torch.optim.Adam(model.param_groups(3e-3))
+    it = batches(ds, batch_size, device=device)
+    for _ in range(10):  # warm-up
+        model.train_step(*next(it), opt)
+    x, y = next(it)
+    with FlopCounterMode(display=False) as fc:
+        model.train_step(x, y, opt)
+    flops = fc.get_total_flops()
+    xs = [next(it) for _ in range(steps)]
+    _sync(device)
+    t = time.perf_counter()
+    for x, y in xs:
+        model.train_step(x, y, opt)
+    _sync(device)
+    dt = time.perf_counter() - t
+    return {"samples_per_s": steps * batch_size / dt, "flops_per_step": flops,
+            "gflops": flops * steps / dt / 1e9, "batch_size": batch_size}
+
+
+def bench_fista(n_patches: int = 2000, n_atoms: int = 256, lam: float = 0.5) -> dict[str, Any]:
+    from sklearn.decomposition import sparse_encode
+
+    from .data import DataConfig, load_dataset
+    from .models.penalties import fista, lasso_objective, lipschitz
+
+    x = load_dataset(DataConfig(n_patches=n_patches, seed=1)).x  # (n, 144)
+    # A learned-looking dictionary: unit-norm atoms drawn from the data themselves (plus noise),
+    # correlated like real dictionaries, which makes the problem harder than random atoms.
+    g = torch.Generator().manual_seed(0)
+    D = x[torch.randperm(len(x), generator=g)[:n_atoms]] + 0.1 * torch.randn(n_atoms, x.shape[1], generator=g)
+    D = D / D.norm(dim=1, keepdim=True)
+    Xn, Dn = x.double().numpy(), D.double().numpy()
+
+    def objective(z: np.ndarray | torch.Tensor) -> float:
+        z = torch.as_tensor(z, dtype=torch.float64)
+        return float(lasso_objective(x.double(), D.double(), z, lam))
+
+    sk = {}
+    for algo in ("lasso_cd", "lasso_lars"):
+        t = time.perf_counter()
+        z = sparse_encode(Xn, Dn, algorithm=algo, alpha=lam, max_iter=5000)
+        sk[algo] = {"seconds": time.perf_counter() - t, "objective": objective(z)}
+    ref_algo = min(sk, key=lambda a: sk[a]["seconds"])
+    target = sk[ref_algo]["objective"]
+
+    L = lipschitz(D)
+    n_iter, z = 0, None
+    for n in (25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200):
+        z = fista(x, D, lam, n, L=L)
+        if objective(z) <= target * (1 + 1e-4):
+            n_iter = n
+            break
+    if n_iter == 0:
+        return {"sklearn": sk, "reference": ref_algo, "fista_iters": None, "speedup": None}
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        z = fista(x, D, lam, n_iter, L=lipschitz(D))
+        best = min(best, time.perf_counter() - t)
+    obj = objective(z)
+    return {"sklearn": sk, "reference": ref_algo, "fista_iters": n_iter, "fista_s": best,
+            "fista_objective": obj, "rel_gap": (obj - target) / abs(target),
+            "speedup": sk[ref_algo]["seconds"] / best}
+
+
+def run_library_bench(quick: bool = False, device: str = "auto") -> dict[str, Any]:
+    from .training.trainer import resolve_device
+
+    dev = resolve_device(device)
+    print(f"device: {dev}  torch {torch.__version__}  threads {torch.get_num_threads()}")
+    out: dict[str, Any] = {}
+
+    peak = matmul_peak_gflops(dev, n=1024 if quick else 2048)
+    out["peak_gflops"] = peak
+    print(f"fp32 matmul peak (measured): {peak:.1f} GFLOP/s")
+
+    step = bench_train_step(dev, steps=30 if quick else 200)
+    frac = step["gflops"] / peak
+    out["train_step"] = {**step, "peak_fraction": frac}
+    print(f"train step: {step['samples_per_s']:,.0f} samples/s, {step['gflops']:.1f} GFLOP/s "
+          f"({step['flops_per_step'] / 1e6:.1f} MFLOP/step counted) = {frac:.0%} of peak "
+          f"(target ≥ {TARGETS['peak_fraction']:.0%})")
+
+    tr = bench_default_training(device, steps=100 if quick else None)
+    target = TARGETS["default_train_s_gpu" if dev.type == "cuda" else "default_train_s_cpu"]
+    out["default_training"] = tr
+    q = tr["quality"]
+    print(f"default topographic training ({tr['steps']} steps × {tr['batch_size']}): "
+          f"{tr['wall_s']:.1f} s wall, end to end (target ≤ {target:g} s{' at full size' if quick else ''})")
+    print("  map: live {live_fraction:.0%}, selectivity {mean_selectivity:.2f}, neighbour Δθ "
+          "{neighbour_orientation_diff_deg:.1f}°, explained variance {explained_variance:.3f}, "
+          "pinwheels {pinwheel_count}".format(**q))
+
+    fb = bench_fista(n_patches=500 if quick else 2000)
+    out["fista"] = fb
+    for algo, r in fb["sklearn"].items():
+        print(f"sklearn sparse_encode {algo}: {r['seconds']:.3f} s, objective {r['objective']:.6g}")
+    if fb["speedup"] is None:
+        print("FISTA did not reach scikit-learn's objective within 3200 iterations")
+    else:
+        print(f"batched FISTA: {fb['fista_iters']} iterations, {fb['fista_s']:.3f} s, objective "
+              f"{fb['fista_objective']:.6g} (rel. gap {fb['rel_gap']:+.1e}) -> "
+              f"{fb['speedup']:.1f}× faster than {fb['reference']} "
+              f"(target ≥ {TARGETS['fista_speedup']:g}×)")
+    return out

@@ -1,0 +1,224 @@
+"""Command line: train, analyse, list and benchmark without the browser.
+
+    python -m sparse_models train topographic --set lam=0.3 --set group.size=5
+    python -m sparse_models analyze runs/topographic-20261122-101500 --json
+    python -m sparse_models list
+    python -m sparse_models bench
+
+Bad input (unknown model or key, bad value, unreadable run) prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, to_dict
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .data import DataError
+    from .training.runs import RunError
+
+    return (ConfigError, DataError, RunError, CLIError, FileNotFoundError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args, argv) or 0)
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sparse_models", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command")
+
+    t = sub.add_parser("train", help="train a model and save the run")
+    t.add_argument("model", help="model name (see `list --models`)")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. lam=0.3, model.group.size=5, train.steps=500")
+    t.add_argument("--out", type=Path, default=None, help="runs folder (default ./runs)")
+    t.add_argument("--name", default=None, help="run name (default MODEL-DATE-TIME)")
+    t.add_argument("--init-from", type=Path, default=None,
+                   help="start from this run's weights (what-if retraining)")
+    t.add_argument("--resume", type=Path, default=None,
+                   help="continue a stopped run from its last checkpoint")
+    t.add_argument("--show", action="store_true", help="print the resolved settings and exit")
+    t.add_argument("--shipped", action="store_true",
+                   help="write into checkpoints/ (maintainers making shipped runs)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    a = sub.add_parser("analyze", help="print a run's map, sparsity and reconstruction numbers")
+    a.add_argument("run", type=Path)
+    a.add_argument("--json", action="store_true", help="print JSON")
+    a.add_argument("--samples", type=int, default=5000, help="patches to analyse (default 5000)")
+    a.add_argument("--smooth", type=float, default=None, help="map smoothing σ for pinwheels")
+    a.set_defaults(func=cmd_analyze)
+
+    ls = sub.add_parser("list", help="list runs (shipped and yours) or models")
+    ls.add_argument("--models", action="store_true", help="list the models instead")
+    ls.add_argument("--runs-dir", type=Path, default=None)
+    ls.set_defaults(func=cmd_list)
+
+    b = sub.add_parser("bench", help="measure training speed, solver speed and more")
+    b.add_argument("what", nargs="?", default="train", choices=["train", "app", "all"],
+                   help="train: the library's benchmarks; app: the web app (real server+browser)")
+    b.add_argument("--quick", action="store_true", help="smaller problems, for a smoke test")
+    b.add_argument("--device", default="auto")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
+    from .presets import build_run_config, default_sections, parse_overrides, run_config_sections
+    from .training.pipeline import execute_run
+    from .training.runs import create_run, load_run
+
+    command = "python -m sparse_models " + shlex.join(argv)
+    overrides = parse_overrides(args.overrides)
+    if args.resume is not None:
+        if overrides or args.init_from:
+            raise CLIError("--resume continues a run as it was: it takes no --set or --init-from")
+        run = load_run(args.resume)
+        config, run_dir = run.config, Path(args.resume)
+        if config.model != args.model:
+            raise CLIError(f"{run_dir} is a {config.model} run, not {args.model}")
+    else:
+        base = None
+        parent = None
+        if args.init_from is not None:
+            src = load_run(args.init_from)
+            if src.config.model != args.model:
+                raise CLIError(f"--init-from {args.init_from} is a {src.config.model} run, "
+                               f"not {args.model}")
+            base, parent = run_config_sections(src.config), str(args.init_from)
+        else:
+            default_sections(args.model)  # unknown model -> clear error before anything else
+        config = build_run_config(args.model, overrides, base=base, command=command, parent=parent)
+        if args.show:
+            print(json.dumps(to_dict(config), indent=2))
+            return 0
+        runs_dir = args.out
+        if args.shipped:
+            from .training.runs import SHIPPED_DIR
+
+            runs_dir = SHIPPED_DIR
+        run_dir = create_run(config, runs_dir=runs_dir, name=args.name,
+                             **({"allow_shipped": True} if args.shipped else {}))
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bar = _progress_bar(config.train.steps, args.quiet)
+    try:
+        def on_progress(info: Any, _filters: Any) -> None:
+            if bar is not None:
+                bar.n = info.step
+                shown = {k: v for k, v in info.metrics.items() if k == "loss" or len(info.metrics) < 5}
+                bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+                bar.refresh()
+
+        state = execute_run(config, run_dir, should_stop=stop.is_set, on_progress=on_progress,
+                            init_from=args.init_from if args.resume is None else None,
+                            resume=args.resume is not None)
+    finally:
+        if bar is not None:
+            bar.close()
+        signal.signal(signal.SIGINT, previous)
+    print(f"{state}: {run_dir}")
+    if state == "failed":
+        from .training.runs import read_status
+
+        print(f"error: {read_status(run_dir).get('error', 'training failed')}", file=sys.stderr)
+        return 1
+    if state == "stopped":
+        print(f"resume with: python -m sparse_models train {config.model} --resume {run_dir}")
+    else:
+        print(f"analyse with: python -m sparse_models analyze {run_dir}")
+    return 0
+
+
+def _progress_bar(total: int, quiet: bool):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+def cmd_analyze(args: argparse.Namespace, argv: list[str]) -> int:
+    from .analysis.cached import analyze_run
+
+    if args.samples < 100:
+        raise CLIError(f"--samples must be at least 100, got {args.samples}")
+    kwargs = {"max_samples": args.samples}
+    if args.smooth is not None:
+        if args.smooth < 0:
+            raise CLIError(f"--smooth must be non-negative, got {args.smooth}")
+        kwargs["smooth_sigma"] = args.smooth
+    result = analyze_run(args.run, **kwargs)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    width = max(len(k) for k in result)
+    for k, v in result.items():
+        print(f"{k:<{width}}  {_fmt(v)}")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.models:
+        from .models import available_models
+
+        for name, entry in sorted(available_models().items()):
+            print(f"{name:<16} {entry.description}")
+        return 0
+    from .training.runs import SHIPPED_DIR, default_runs_dir, list_runs
+
+    dirs = [SHIPPED_DIR, args.runs_dir or default_runs_dir()]
+    runs = list_runs(dirs)
+    if not runs:
+        print(f"no runs in {', '.join(str(d) for d in dirs)}")
+        return 0
+    for r in runs:
+        tag = " (shipped)" if r.shipped else ""
+        print(f"{r.name:<40} {r.model or '?':<14} {r.state:<10} {r.steps or 0:>6} steps  {r.path}{tag}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.what in ("train", "all"):
+        from .bench import run_library_bench
+
+        run_library_bench(quick=args.quick, device=args.device)
+    if args.what in ("app", "all"):
+        from .bench_app import run_app_bench
+
+        run_app_bench(quick=args.quick)
+    return 0

@@ -1,0 +1,166 @@
+"""Group (pool) structures over the code units, for group-sparsity penalties.
+
+A structure turns into a dense pool matrix `P: (n_pools, n_units)` with non-negative weights;
+the group-sparsity penalty of a code `z: (B, n_units)` is `Σ_j sqrt(Σ_i P[j, i] z_i² + eps)`
+(SCIENCE.md §2; Kavukcuoglu et al. 2009; Hyvärinen & Hoyer 2001).
+
+Kinds:
+- `blocks`: non-overlapping `size × size` blocks tiling a 2-D map (use map_shape=(1, N) for 1-D).
+- `neighbourhood`: overlapping `size × size` windows on a 2-D map every `stride` units, wrapping
+  around (a torus) when `wrap`, with Gaussian weights of width `sigma` (in map units) when given.
+- `list`: an explicit list of groups of unit indices (e.g. every subtree of a tree).
+- `none`: every unit its own group, i.e. plain L1 on |z|.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from .config import check
+
+GroupKind = Literal["none", "blocks", "neighbourhood", "list"]
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    kind: GroupKind = "neighbourhood"
+    map_shape: tuple[int, int] = (16, 16)  # rows, cols of the unit map; rows*cols = n_units
+    size: int = 3  # block side, or neighbourhood side k (k×k window)
+    stride: int = 1  # distance between neighbourhood centres (neighbourhood only)
+    wrap: bool = True  # neighbourhoods wrap around the map edges (torus)
+    sigma: float | None = None  # Gaussian weight width in map units; None = uniform weights
+    groups: tuple[tuple[int, ...], ...] = ()  # explicit groups of unit indices (kind 'list')
+
+    def __post_init__(self) -> None:
+        check(self.kind in ("none", "blocks", "neighbourhood", "list"),
+              f"group kind must be none, blocks, neighbourhood or list; got {self.kind!r}")
+        check(len(self.map_shape) == 2 and all(int(s) >= 1 for s in self.map_shape),
+              f"map_shape must be two positive integers, got {self.map_shape!r}")
+        rows, cols = self.map_shape
+        check(isinstance(self.size, int) and self.size >= 1,
+              f"group size must be a positive integer, got {self.size!r}")
+        check(isinstance(self.stride, int) and self.stride >= 1,
+              f"stride must be a positive integer, got {self.stride!r}")
+        check(self.sigma is None or self.sigma > 0, f"sigma must be positive, got {self.sigma}")
+        if self.kind == "blocks":
+            check(rows % self.size == 0 and cols % self.size == 0 or
+                  (rows == 1 and cols % self.size == 0),
+                  f"{self.size}×{self.size} blocks do not tile a {rows}×{cols} map: "
+                  f"map sides must be multiples of the block size")
+        if self.kind == "neighbourhood":
+            check(self.size <= rows and self.size <= cols,
+                  f"neighbourhood {self.size}×{self.size} is larger than the {rows}×{cols} map")
+            check(self.stride <= self.size,
+                  f"stride {self.stride} is larger than the neighbourhood size {self.size}: "
+                  f"some units would be in no pool")
+        if self.kind == "list":
+            check(len(self.groups) > 0, "kind 'list' needs at least one group")
+            n = self.n_units
+            for g in self.groups:
+                check(len(g) > 0, "groups must not be empty")
+                check(all(0 <= int(i) < n for i in g),
+                      f"group {list(g)} names a unit outside 0..{n - 1}")
+            covered = {int(i) for g in self.groups for i in g}
+            check(len(covered) == n,
+                  f"{n - len(covered)} unit(s) are in no group; every unit needs a group")
+
+    @property
+    def n_units(self) -> int:
+        return int(self.map_shape[0] * self.map_shape[1])
+
+    def pool_matrix(self) -> np.ndarray:
+        """Pool weights `(n_pools, n_units)`, float32: 1 per member for uniform pools,
+        a Gaussian peaking at 1 in the window centre when `sigma` is set."""
+        rows, cols = self.map_shape
+        n = self.n_units
+        if self.kind == "none":
+            return np.eye(n, dtype=np.float32)
+        if self.kind == "list":
+            P = np.zeros((len(self.groups), n), dtype=np.float32)
+            for j, g in enumerate(self.groups):
+                P[j, list(g)] = 1.0
+            return P
+        if self.kind == "blocks":
+            k = self.size
+            kr = 1 if rows == 1 else k
+            P = []
+            for r0 in range(0, rows, kr):
+                for c0 in range(0, cols, k):
+                    m = np.zeros((rows, cols), dtype=np.float32)
+                    m[r0:r0 + kr, c0:c0 + k] = 1.0
+                    P.append(m.ravel())
+            return np.stack(P)
+        # neighbourhood
+        k, s = self.size, self.stride
+        offs = np.arange(k) - (k - 1) / 2.0  # offsets from the window centre
+        w1 = np.ones(k) if self.sigma is None else np.exp(-offs**2 / (2 * self.sigma**2))
+        w2 = np.outer(w1, w1).astype(np.float32)
+        if self.wrap:
+            r_starts = range(0, rows, s)
+            c_starts = range(0, cols, s)
+        else:
+            r_starts = _starts(rows, k, s)
+            c_starts = _starts(cols, k, s)
+        P = []
+        for r0 in r_starts:
+            for c0 in c_starts:
+                m = np.zeros((rows, cols), dtype=np.float32)
+                rr = (np.arange(r0, r0 + k) % rows)[:, None]
+                cc = (np.arange(c0, c0 + k) % cols)[None, :]
+                np.add.at(m, (rr, cc), w2)  # add.at: a window wider than the map wraps onto itself
+                P.append(m.ravel())
+        return np.stack(P)
+
+    def pool_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
+        return torch.from_numpy(self.pool_matrix()).to(device)
+
+    def describe(self) -> str:
+        """A one-line human description, e.g. '256 pools of 3×3, stride 1, torus, σ=1.0'."""
+        P = self.pool_matrix()
+        if self.kind == "none":
+            return f"no groups: plain L1 on {self.n_units} units"
+        if self.kind == "list":
+            return f"{P.shape[0]} explicit groups over {self.n_units} units"
+        if self.kind == "blocks":
+            return f"{P.shape[0]} non-overlapping {self.size}×{self.size} blocks"
+        extras = ["torus" if self.wrap else "no wrap"]
+        if self.sigma is not None:
+            extras.append(f"Gaussian σ={self.sigma:g}")
+        return (f"{P.shape[0]} pools of {self.size}×{self.size}, stride {self.stride} "
+                f"(overlap {self.size - self.stride}), " + ", ".join(extras))
+
+
+def _starts(n: int, k: int, s: int) -> list[int]:
+    """Window starts covering 0..n-1 without wrap; the last window is pushed flush to the edge."""
+    starts = list(range(0, n - k + 1, s))
+    if starts[-1] != n - k:
+        starts.append(n - k)
+    return starts
+
+
+def pool_overlay(spec: GroupSpec, pool_index: int | None = None) -> np.ndarray:
+    """An image `(rows, cols)` for previewing pools on the map.
+
+    With `pool_index`, that pool's weights; without it, how many pools cover each unit
+    (coverage), which shows overlap and wrap-around at a glance.
+    """
+    P = spec.pool_matrix()
+    rows, cols = spec.map_shape
+    if pool_index is not None:
+        if not 0 <= pool_index < P.shape[0]:
+            raise IndexError(f"pool {pool_index} out of range 0..{P.shape[0] - 1}")
+        return P[pool_index].reshape(rows, cols)
+    return (P > 0).sum(0).reshape(rows, cols).astype(np.float32)
+
+
+def square_map_shape(n_units: int) -> tuple[int, int]:
+    """The most square (rows, cols) with rows*cols = n_units."""
+    r = int(math.isqrt(n_units))
+    while n_units % r:
+        r -= 1
+    return (r, n_units // r)

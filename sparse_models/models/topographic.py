@@ -1,0 +1,172 @@
+"""Topographic group-sparse auto-encoder (Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009).
+
+Energy, per sample (SCIENCE.md §2):
+
+    E(x, z) = ½‖x − zD‖² + λ Σ_j sqrt(Σ_i P[j,i] z_i² + ε) + α‖z − F(x)‖²
+    F(x)    = g ⊙ shrink(x Mᵀ, |b|)   or   g ⊙ tanh(x Mᵀ + b)         (the feed-forward predictor)
+
+x: (B, P) patches, z: (B, K) codes, D: (K, P) decoder atoms as rows (unit norm),
+M: (K, P) encoder, P: (J, K) pools from a `GroupSpec` (e.g. overlapping 3×3 neighbourhoods on
+a 16×16 torus). Units sharing pools learn similar features, so filters vary smoothly across
+the map: a topographic map with orientation domains and pinwheels.
+
+Two inference modes:
+- `amortized`: z = F(x); encoder and decoder are trained jointly by backprop on
+  ½‖x − F(x)D‖² + λ·group(F(x)). Fast; the interactive default.
+- `optimal` (IPSD): z* minimises E starting from F(x) (a few majorise-minimise steps, below),
+  then one gradient step on D (recon at z*) and on the predictor (α‖z* − F(x)‖²), then D's
+  atoms are renormalised.
+
+The inference step for `optimal` majorises each pool norm by a quadratic at the current z,
+which turns the group penalty into a per-unit ridge weight c_i = Σ_j P[j,i]/n_j(z):
+    z ← (z/η − (zD − x)Dᵀ + 2αF(x)) / (1/η + λc + 2α),   η = 1/‖D‖²
+Each step decreases E and never divides by zero, unlike a gradient step on the square root.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..config import check
+from ..groups import GroupSpec
+from .base import SparseModel, register
+from .penalties import group_l2, lipschitz
+
+
+@dataclass(frozen=True)
+class TopographicConfig:
+    input_shape: tuple[int, int] = (12, 12)  # (h, w) of one patch; set from the data
+    group: GroupSpec = field(default_factory=lambda: GroupSpec(
+        kind="neighbourhood", map_shape=(16, 16), size=5, stride=1, wrap=True, sigma=1.0))
+    lam: float = 0.2  # λ, weight of the group-sparsity penalty
+    inference: Literal["amortized", "optimal"] = "amortized"  # see module docstring
+    encoder: Literal["tanh", "shrink"] = "shrink"  # F's nonlinearity: g·shrink(u, |b|), or g·tanh(u + b)
+    l1: float = 0.3  # weight of an extra per-unit L1 penalty on z (0 = pure group sparsity)
+    alpha: float = 1.0  # α, weight of the prediction term ‖z − F(x)‖² (optimal mode)
+    infer_steps: int = 20  # inference iterations per batch (optimal mode)
+    eps: float = 1e-4  # ε inside each pool's square root
+    seed: int = 0  # initial weights
+
+    def __post_init__(self) -> None:
+        check(len(self.input_shape) == 2 and min(self.input_shape) >= 1,
+              f"input_shape must be two positive integers, got {self.input_shape!r}")
+        check(isinstance(self.group, GroupSpec), "group must be a GroupSpec")
+        check(self.lam >= 0, f"lam must be non-negative, got {self.lam}")
+        check(self.inference in ("amortized", "optimal"),
+              f"inference must be amortized or optimal, got {self.inference!r}")
+        check(self.l1 >= 0, f"l1 must be non-negative, got {self.l1}")
+        check(self.alpha >= 0, f"alpha must be non-negative, got {self.alpha}")
+        check(1 <= self.infer_steps <= 1000, f"infer_steps must be in 1..1000, got {self.infer_steps}")
+        check(self.eps > 0, f"eps must be positive, got {self.eps}")
+
+
+@register
+class Topographic(SparseModel):
+    name = "topographic"
+    Config = TopographicConfig
+    description = ("Auto-encoder with overlapping group sparsity on a 2-D map: "
+                   "Gabor-like filters that vary smoothly, with pinwheels.")
+
+    def __init__(self, config: TopographicConfig) -> None:
+        super().__init__(config)
+        h, w = config.input_shape
+        K, P = config.group.n_units, h * w
+        g = torch.Generator().manual_seed(config.seed)
+        D = torch.randn(K, P, generator=g)
+        self.D = nn.Parameter(D / D.norm(dim=1, keepdim=True))  # (K, P)
+        self.M = nn.Parameter(torch.randn(K, P, generator=g) / math.sqrt(P))  # (K, P)
+        # A shrink threshold starting at 0 would never move (the gradient of |b| at 0 is 0).
+        self.b = nn.Parameter(torch.full((K,), 0.3 if config.encoder == "shrink" else 0.0))
+        self.gain = nn.Parameter(torch.ones(K))
+        self.register_buffer("P", torch.from_numpy(config.group.pool_matrix()))  # (J, K)
+
+    @property
+    def n_units(self) -> int:
+        return self.config.group.n_units
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.config.input_shape)
+
+    @property
+    def map_shape(self) -> tuple[int, int]:
+        return tuple(self.config.group.map_shape)
+
+    @property
+    def map_periodic(self) -> bool:
+        return self.config.group.kind == "neighbourhood" and self.config.group.wrap
+
+    def pools(self) -> torch.Tensor:
+        return self.P
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """F(x) = g ⊙ tanh(x Mᵀ + b). x: (B, P) -> (B, K)"""
+        if self.config.encoder == "tanh":
+            return self.gain * torch.tanh(x @ self.M.T + self.b)
+        u = x @ self.M.T
+        return self.gain * torch.sign(u) * torch.relu(u.abs() - self.b.abs())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.predict(x)
+        if self.config.inference == "optimal":
+            z = self.infer(x, z.detach())
+        return z
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
+        """Minimise E(x, ·) from z0 by majorise-minimise steps (module docstring). -> (B, K)"""
+        c = self.config
+        D = self.D.detach()
+        inv_eta = lipschitz(D)
+        G, b = D @ D.T, x @ D.T
+        target = 2 * c.alpha * z0
+        z = z0
+        for _ in range(c.infer_steps):
+            norms = torch.sqrt((z * z) @ self.P.T + c.eps)  # (B, J)
+            weight = (1.0 / norms) @ self.P  # (B, K): Σ_j P[j,i]/n_j
+            z = (z * inv_eta - (z @ G - b) + target) / (inv_eta + c.lam * weight + 2 * c.alpha)
+        return z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.D
+
+    def energy_terms(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        r = x - self.decode(z)
+        recon = 0.5 * (r * r).sum(-1).mean()
+        terms = {"reconstruction": recon,
+                 "group_sparsity": self.config.lam * group_l2(z, self.P, self.config.eps).mean()}
+        if self.config.l1 > 0:
+            terms["l1"] = self.config.l1 * z.abs().sum(-1).mean()
+        return terms
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        c = self.config
+        if c.inference == "amortized":
+            terms = self.energy_terms(x, self.predict(x))
+            terms["loss"] = sum(terms.values())
+            return terms
+        f = self.predict(x)
+        z = self.infer(x, f.detach())
+        terms = self.energy_terms(x, z)
+        terms["prediction"] = c.alpha * ((z - f) ** 2).sum(-1).mean()
+        # The sparsity term does not depend on the weights once z* is fixed; it is reported only.
+        terms["loss"] = terms["reconstruction"] + terms["prediction"]
+        return terms
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        self.D.div_(self.D.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+    def filters(self, kind: str = "decoder") -> torch.Tensor:
+        if kind == "decoder":
+            W = self.D
+        elif kind == "encoder":
+            W = self.M
+        else:
+            raise ValueError(f"{self.name} has no {kind!r} filters; it has {self.filter_kinds()}")
+        return W.detach().cpu().reshape(self.n_units, *self.input_shape)

@@ -1,0 +1,250 @@
+"""One training run from config to folder: data, model, `train`, and every file of the run.
+
+`execute_run` is what the CLI calls directly and what the job manager calls in a thread. It owns
+the run folder's files; `train` only sees batches and callbacks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import ConfigError
+from ..data import DataError, batches, load_dataset
+from ..models import build_model, get_entry
+from ..models.base import SparseModel
+from .runs import (
+    CHECKPOINT_FILE,
+    WEIGHTS_FILE,
+    RunConfig,
+    RunError,
+    RunWriter,
+    check_run_config,
+    check_state_matches,
+    load_run,
+    read_checkpoint,
+    read_snapshots,
+    restore_rng,
+)
+from .trainer import StepInfo, TrainingDiverged, make_optimizer, resolve_device, train
+
+MAX_SNAPSHOTS = 200  # past this, every other snapshot is dropped and the interval doubles
+PROGRESS_FILTERS_EVERY_S = 1.0  # live filters reach the UI at least this often (on log steps)
+
+# Model construction may draw from torch's global RNG; the lock keeps seeding + building atomic
+# when several runs start in different threads.
+_BUILD_LOCK = threading.Lock()
+
+ProgressCallback = Callable[[StepInfo, "np.ndarray | None"], None]
+
+
+def execute_run(
+    config: RunConfig,
+    run_dir: Path | str,
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: ProgressCallback | None = None,
+    init_from: Path | str | None = None,
+    resume: bool = False,
+    allow_shipped: bool = False,
+) -> str:
+    """Train `config` into the existing folder `run_dir`; returns the final state.
+
+    States: 'completed'; 'stopped' (should_stop() returned True; checkpoint written, resumable);
+    'failed' (status.json holds the error; files from before the failure are left intact).
+    init_from: a finished run whose parameters start this one (buffers such as pool matrices
+      come from `config`); its parameter shapes must match (RunError otherwise, as 'failed').
+    resume: continue from `run_dir/checkpoint.safetensors` (model, optimiser, RNG, step; the
+      batch order continues where it stopped), or start over when there is no checkpoint.
+    on_progress(info, filters): on every log step; `filters` (N, h, w) is the newest snapshot,
+      or the current filters when none was sent for `PROGRESS_FILTERS_EVERY_S`, else None.
+    A shipped run folder is refused (RunError) unless `allow_shipped`.
+    """
+    run_dir = Path(run_dir)
+    writer = RunWriter(run_dir, allow_shipped)
+    stop = should_stop or (lambda: False)
+    writer.update_status(state="running", error=None, traceback=None, pid=os.getpid(),
+                         host=socket.gethostname(), started=_now_iso(),
+                         total_steps=config.train.steps)
+    try:
+        return _execute(config, run_dir, writer, stop, on_progress, init_from, resume)
+    except Exception as exc:
+        known = (RunError, ConfigError, DataError, TrainingDiverged)
+        message = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
+        _record_failure(writer, message, traceback.format_exc(limit=20))
+        return "failed"
+    except BaseException:  # KeyboardInterrupt / SystemExit: record it, then let it through
+        _record_failure(writer, "interrupted", traceback.format_exc(limit=5))
+        raise
+
+
+def _record_failure(writer: RunWriter, message: str, tb: str) -> None:
+    try:
+        writer.update_status(state="failed", error=message, traceback=tb, finished=_now_iso())
+    except Exception:  # e.g. the disk is full: the earlier files are still intact
+        pass
+
+
+def _execute(
+    config: RunConfig,
+    run_dir: Path,
+    writer: RunWriter,
+    stop: Callable[[], bool],
+    on_progress: ProgressCallback | None,
+    init_from: Path | str | None,
+    resume: bool,
+) -> str:
+    check_run_config(config)
+    tcfg = config.train
+    device = resolve_device(tcfg.device)
+    writer.update_status(device=str(device))
+
+    ds = load_dataset(config.data)
+    if "input_shape" in getattr(get_entry(config.model).config_cls, "__dataclass_fields__", {}):
+        config = config.with_input_shape(ds.input_shape)
+    writer.write_config(config)  # now with the input shape: the folder describes itself
+
+    with _BUILD_LOCK:
+        torch.manual_seed(tcfg.seed)
+        model = build_model(config.model, config.model_config)
+    model.to(device)
+    optimizer = make_optimizer(model, tcfg)
+
+    start_step, elapsed_before, stride = 0, 0.0, 1
+    snap_steps: list[int] = []
+    snap_filters: list[np.ndarray] = []
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    if resume and ckpt_path.exists():
+        ckpt = read_checkpoint(run_dir)
+        if ckpt.step > tcfg.steps:
+            raise RunError(f"{ckpt_path} is at step {ckpt.step}, past train.steps={tcfg.steps}; "
+                           f"raise train.steps to continue this run")
+        _load_state(model, ckpt.model_state, ckpt_path)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        restore_rng(ckpt.rng)
+        start_step = ckpt.step
+        elapsed_before = float(ckpt.extra.get("elapsed_s", 0.0))
+        stride = int(ckpt.extra.get("snapshot_stride", 1))
+        try:
+            steps, filters = read_snapshots(run_dir)
+            keep = steps <= start_step
+            snap_steps, snap_filters = steps[keep].tolist(), list(filters[keep])
+        except RunError:  # missing or broken: the replay restarts here, training is unaffected
+            pass
+    elif init_from is not None:
+        _copy_parameters(model, Path(init_from), config.model)
+    writer.truncate_metrics(start_step)
+
+    kind = "decoder" if "decoder" in model.filter_kinds() else model.filter_kinds()[0]
+    fresh: list[np.ndarray] = []  # a snapshot taken since the last progress callback
+    last_sent = [time.monotonic()]
+
+    def current_filters() -> np.ndarray:
+        return model.filters(kind).detach().cpu().numpy().astype(np.float32, copy=True)
+
+    def take_snapshot(step: int) -> None:
+        nonlocal stride
+        f = current_filters()
+        snap_steps.append(step)
+        snap_filters.append(f)
+        fresh[:] = [f]
+        if len(snap_steps) > MAX_SNAPSHOTS:
+            stride *= 2
+            keep = [i for i, s in enumerate(snap_steps) if s % (tcfg.snapshot_every * stride) == 0]
+            snap_steps[:] = [snap_steps[i] for i in keep]
+            snap_filters[:] = [snap_filters[i] for i in keep]
+
+    t0 = time.perf_counter()
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - t0
+
+    def save_progress(step: int) -> None:
+        writer.save_checkpoint(model, optimizer, step,
+                               extra={"elapsed_s": elapsed(), "snapshot_stride": stride})
+        writer.save_snapshots(snap_steps, snap_filters)
+
+    def after_step(step: int) -> None:
+        if tcfg.snapshot_every and step % (tcfg.snapshot_every * stride) == 0:
+            take_snapshot(step)
+        if tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0 and step < tcfg.steps:
+            save_progress(step)
+            writer.update_status(steps_done=step, elapsed_s=elapsed())
+
+    def on_step(info: StepInfo) -> None:
+        info = replace(info, elapsed_s=elapsed_before + info.elapsed_s)
+        writer.append_metrics([{"step": info.step, "elapsed_s": round(info.elapsed_s, 3),
+                                **info.metrics}])
+        if on_progress is None:
+            return
+        filters = None
+        if fresh:
+            filters = fresh.pop()
+        elif time.monotonic() - last_sent[0] >= PROGRESS_FILTERS_EVERY_S:
+            filters = current_filters()
+        if filters is not None:
+            last_sent[0] = time.monotonic()
+        on_progress(info, filters)
+
+    if tcfg.snapshot_every and start_step == 0:
+        take_snapshot(0)  # the initial filters, so the replay starts from the beginning
+    if on_progress is not None and start_step == 0:
+        on_progress(StepInfo(0, tcfg.steps, {}, 0.0, 0.0), fresh.pop() if fresh else None)
+
+    result = train(model, batches(ds, tcfg.batch_size, seed=tcfg.seed, device=device,
+                                  start_step=start_step),
+                   tcfg, on_step=on_step, should_stop=stop, start_step=start_step,
+                   optimizer=optimizer, after_step=after_step)
+
+    state = "stopped" if result.stopped else "completed"
+    if state == "completed" and tcfg.snapshot_every and (not snap_steps
+                                                         or snap_steps[-1] != result.step):
+        take_snapshot(result.step)
+    save_progress(result.step)
+    writer.save_weights(model, result.step)
+    total = elapsed()
+    session_steps = result.step - start_step
+    writer.update_status(
+        state=state, error=None, steps_done=result.step, elapsed_s=total,
+        samples_per_s=(session_steps * tcfg.batch_size / result.elapsed_s
+                       if result.elapsed_s > 0 else None),
+        metrics=result.metrics, finished=_now_iso())
+    return state
+
+
+def _load_state(model: SparseModel, state: dict[str, torch.Tensor], source: Path) -> None:
+    check_state_matches(model, state, source)
+    model.load_state_dict(state)
+
+
+def _copy_parameters(model: SparseModel, parent_dir: Path, model_name: str) -> None:
+    """Start from a previous run's parameters (what-if retraining); shapes must match."""
+    parent = load_run(parent_dir)
+    source = parent_dir / WEIGHTS_FILE
+    if parent.config.model != model_name:
+        raise RunError(f"cannot initialise a {model_name!r} model from {parent_dir}: "
+                       f"it is a {parent.config.model!r} run")
+    theirs = dict(parent.model.named_parameters())
+    mine = dict(model.named_parameters())
+    if set(theirs) != set(mine):
+        raise RunError(f"{source}: parameters {sorted(theirs)} do not match this model's "
+                       f"{sorted(mine)}")
+    for k, p in mine.items():
+        if p.shape != theirs[k].shape:
+            raise RunError(f"{source}: {k} has shape {tuple(theirs[k].shape)} but this config "
+                           f"needs {tuple(p.shape)}; change the model size back or start fresh")
+    with torch.no_grad():
+        for k, p in mine.items():
+            p.copy_(theirs[k])
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -1,0 +1,214 @@
+"""The training loop: batches in, one `model.train_step` per step, progress out through callbacks.
+
+`train` knows nothing about files, threads or the UI (house style 7): the pipeline
+(`pipeline.py`) wires it to a run folder, the job manager (`jobs.py`) to a background thread.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from ..config import ConfigError, check
+from ..models.base import SparseModel
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000  # optimiser steps in total (a resumed run continues up to this)
+    batch_size: int = 256  # samples per step
+    lr: float = 3e-3  # learning rate, before each model's per-matrix scaling (`param_groups`)
+    optimizer: Literal["adam", "sgd"] = "adam"  # Adam, or plain SGD (no momentum)
+    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
+    seed: int = 0  # seeds the batch order and any randomness inside training steps
+    log_every: int = 10  # steps between metric lines / progress callbacks
+    snapshot_every: int = 100  # steps between filter snapshots for the replay slider; 0 = off
+    checkpoint_every: int = 500  # steps between resumable checkpoints; 0 = only at the end
+    threads: int = 0  # torch intra-op CPU threads (process-wide); 0 = leave torch's default
+
+    def __post_init__(self) -> None:
+        check(_is_int(self.steps) and self.steps >= 1,
+              f"train.steps must be a positive integer, got {self.steps!r}")
+        check(_is_int(self.batch_size) and self.batch_size >= 1,
+              f"train.batch_size must be a positive integer, got {self.batch_size!r}")
+        check(isinstance(self.lr, int | float) and not isinstance(self.lr, bool)
+              and math.isfinite(self.lr) and self.lr > 0,
+              f"train.lr must be a positive number, got {self.lr!r}")
+        check(self.optimizer in ("adam", "sgd"),
+              f"train.optimizer must be adam or sgd, got {self.optimizer!r}")
+        # Only the spelling is checked here: a run trained on a GPU must still load on a laptop.
+        # Whether the device exists is checked by `resolve_device` when training starts.
+        check(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)),
+              f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
+        check(_is_int(self.seed) and self.seed >= 0,
+              f"train.seed must be a non-negative integer, got {self.seed!r}")
+        check(_is_int(self.log_every) and self.log_every >= 1,
+              f"train.log_every must be a positive integer, got {self.log_every!r}")
+        check(_is_int(self.snapshot_every) and self.snapshot_every >= 0,
+              f"train.snapshot_every must be 0 (off) or a positive integer, "
+              f"got {self.snapshot_every!r}")
+        check(_is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
+              f"train.checkpoint_every must be 0 (only at the end) or a positive integer, "
+              f"got {self.checkpoint_every!r}")
+        check(_is_int(self.threads) and self.threads >= 0,
+              f"train.threads must be 0 (default) or a positive integer, got {self.threads!r}")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    step: int  # steps completed so far (1-based; counts steps before a resume too)
+    total_steps: int
+    metrics: dict[str, float]  # each loss term at this step
+    elapsed_s: float  # wall time since `train` was called
+    samples_per_s: float  # throughput since `train` was called
+
+
+@dataclass
+class TrainResult:
+    step: int  # steps completed (== total_steps unless stopped)
+    total_steps: int
+    stopped: bool  # should_stop() ended training early
+    metrics: dict[str, float]  # the last logged metrics
+    elapsed_s: float
+    optimizer: torch.optim.Optimizer = field(repr=False)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term became NaN or infinite; the weights after `step` are not usable."""
+
+    def __init__(self, step: int, term: str, exact: bool = True) -> None:
+        self.step = step
+        self.term = term
+        where = f"at step {step}" if exact else f"by step {step}"
+        super().__init__(
+            f"training diverged {where}: loss term {term!r} became NaN or infinite. "
+            f"Try a smaller learning rate (train.lr) or a smaller penalty weight."
+        )
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` -> cuda when available else cpu; `cuda`/`cuda:N` must exist (ConfigError if not)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if not _DEVICE_RE.match(name or ""):
+        raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N; got {name!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but CUDA is not available on this machine; "
+                          f"use train.device=cpu or auto")
+    dev = torch.device(name)
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise ConfigError(f"train.device is {name!r} but this machine has {count} CUDA "
+                          f"device(s): cuda:0..cuda:{count - 1}")
+    return dev
+
+
+def make_optimizer(model: SparseModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD over `model.param_groups(cfg.lr)` (models scale per-matrix rates there)."""
+    groups = model.param_groups(cfg.lr)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.SGD(groups, lr=cfg.lr)
+
+
+def train(
+    model: SparseModel,
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor | None]],
+    cfg: TrainConfig,
+    on_step: Callable[[StepInfo], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    start_step: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
+    after_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Run `model.train_step` from `start_step` up to `cfg.steps`.
+
+    batches: yields `(x: (B, n_inputs), y: (B,) | None)` already on the model's device.
+    on_step: called every `cfg.log_every` steps and at the last step, with the loss terms.
+    should_stop: polled before every step; when it returns True the loop ends early.
+    after_step: called after every step with the step number (no device sync; the pipeline
+      hangs snapshots and checkpoints on it).
+    The model is not moved; the caller places it and the batches on the same device.
+    Raises TrainingDiverged when a loss term is NaN/inf (checked every step on the CPU, at
+    log steps on a GPU to avoid a sync per step).
+    """
+    if not 0 <= start_step <= cfg.steps:
+        raise ValueError(f"start_step {start_step} is outside 0..{cfg.steps}")
+    # Always set, even to the current value: OpenMP keeps the thread count per OS thread, so a
+    # worker thread would otherwise ignore torch.set_num_threads from the main thread (and use
+    # every core, which on a busy machine made tiny models ~100x slower in a job thread).
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    if start_step == 0:
+        # Seeds randomness inside train_step; a resumed run restores the RNG state instead.
+        torch.manual_seed(cfg.seed)
+    opt = optimizer if optimizer is not None else make_optimizer(model, cfg)
+    model.train()
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    check_every = 1 if device.type == "cpu" else cfg.log_every
+    t0 = time.perf_counter()
+    step = start_step
+    last: dict[str, float] = {}
+    names: list[str] = []
+    finite: torch.Tensor | None = None  # device-side "all finite so far", reset when checked
+    stopped = False
+
+    while step < cfg.steps:
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        x, y = next(batches)
+        terms = model.train_step(x, y, opt)
+        step += 1
+        if not names:
+            names = list(terms)
+        values = torch.stack([terms[k].detach().float().reshape(()) for k in names])
+        ok = torch.isfinite(values).all()
+        finite = ok if finite is None else finite & ok
+        log_now = step % cfg.log_every == 0 or step == cfg.steps
+        if step % check_every == 0 or log_now:
+            if not bool(finite):
+                raise TrainingDiverged(step, _culprit(names, values.tolist()),
+                                       exact=check_every == 1)
+            finite = None
+        if log_now:
+            last = dict(zip(names, values.tolist(), strict=True))
+            if on_step is not None:
+                on_step(_info(step, cfg, last, t0, start_step))
+        if after_step is not None:
+            after_step(step)
+
+    if finite is not None and not bool(finite):
+        raise TrainingDiverged(step, _culprit(names, values.tolist()), exact=False)
+    elapsed = time.perf_counter() - t0
+    return TrainResult(step=step, total_steps=cfg.steps, stopped=stopped, metrics=last,
+                       elapsed_s=elapsed, optimizer=opt)
+
+
+def _culprit(names: list[str], values: list[float]) -> str:
+    """The first non-finite term, preferring a component over the total 'loss' it spoils."""
+    bad = [k for k, v in zip(names, values, strict=True) if not math.isfinite(v)]
+    parts = [k for k in bad if k != "loss"]
+    return (parts or bad or ["loss"])[0]
+
+
+def _info(step: int, cfg: TrainConfig, metrics: dict[str, float], t0: float,
+          start_step: int) -> StepInfo:
+    elapsed = time.perf_counter() - t0
+    rate = (step - start_step) * cfg.batch_size / elapsed if elapsed > 0 else 0.0
+    return StepInfo(step=step, total_steps=cfg.steps, metrics=metrics, elapsed_s=elapsed,
+                    samples_per_s=rate)

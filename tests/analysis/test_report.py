@@ -1,0 +1,125 @@
+"""The report: JSON-ready, and right on a model whose filters follow a known orientation map."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sparse_models.analysis.pinwheels import column_spacing, find_pinwheels
+from sparse_models.analysis.report import analyze_model, summarize
+from sparse_models.data.synthetic import gabor, random_orientation_map
+from sparse_models.groups import GroupSpec
+from sparse_models.models.base import SparseModel
+
+REQUIRED = (
+    "live_fraction", "mean_selectivity", "neighbour_orientation_diff_deg", "explained_variance",
+    "pinwheel_count", "column_spacing", "pinwheel_density", "shuffled_pinwheel_density",
+    "mean_l0", "dead_fraction", "within_pool_similarity", "between_pool_similarity",
+)
+MAP = (16, 16)
+PATCH = 10
+
+
+def _map_filters(seed=0):
+    theta = random_orientation_map(MAP, 8.0, seed=seed)
+    filters = np.stack([gabor(PATCH, t, freq=0.25) for t in theta.ravel()])
+    return theta, filters / np.linalg.norm(filters.reshape(len(filters), -1), axis=1)[:, None, None]
+
+
+class GaborMapModel(SparseModel):
+    """A fixed linear model: decoder columns are Gabors laid out on a 16×16 torus."""
+
+    name = "test_gabor_map"
+
+    def __init__(self, layout="map"):
+        super().__init__(config=None)
+        _, filters = _map_filters()
+        self.D = torch.nn.Parameter(torch.tensor(filters.reshape(len(filters), -1).T).float())
+        self._layout = layout
+
+    def encode(self, x):
+        return torch.relu(x @ self.D - 0.5)
+
+    def decode(self, z):
+        return z @ self.D.T
+
+    @property
+    def n_units(self):
+        return self.D.shape[1]
+
+    @property
+    def layout(self):
+        return self._layout
+
+    @property
+    def map_periodic(self):
+        return True
+
+    def pools(self):
+        return GroupSpec(kind="neighbourhood", map_shape=MAP, size=3, wrap=True).pool_tensor()
+
+    def filters(self, kind="decoder"):
+        return self.D.detach().T.reshape(-1, PATCH, PATCH).clone()
+
+
+def _check_plain(report):
+    json.dumps(report, allow_nan=False)  # raises on NaN
+    for key in REQUIRED:
+        assert key in report
+    for v in report.values():
+        assert v is None or type(v) in (int, float, bool)
+
+
+def test_summarize_recovers_the_map():
+    theta, filters = _map_filters()
+    rng = np.random.default_rng(0)
+    codes = np.maximum(rng.standard_normal((64, 256)), 0)
+    x = rng.standard_normal((64, PATCH * PATCH))
+    out = summarize(filters, MAP, codes, x, x, periodic=True, smooth_sigma=0.0)
+    _check_plain(out)
+    assert out["explained_variance"] == pytest.approx(1.0)
+    assert out["mean_selectivity"] > 0.7
+    assert out["pinwheel_count"] == len(find_pinwheels(theta, periodic=True)) > 0
+    assert out["pinwheel_count_positive"] == out["pinwheel_count_negative"]
+    assert out["column_spacing"] == pytest.approx(column_spacing(theta, periodic=True), rel=0.02)
+    assert out["shuffled_pinwheel_density"] > out["pinwheel_density"]
+    assert out["within_pool_similarity"] is None  # no pool matrix given
+    assert out["live_fraction"] == pytest.approx(1.0)
+
+
+def test_constant_map_gives_none_not_nan():
+    filters = np.stack([gabor(8, 0.4)] * 16)
+    codes = np.zeros((5, 16))
+    x = np.ones((5, 64))
+    out = summarize(filters, (4, 4), codes, x, x, periodic=True)
+    _check_plain(out)
+    assert out["column_spacing"] is None and out["pinwheel_density"] is None
+    assert out["explained_variance"] is None and out["pinwheel_count"] == 0
+    assert out["live_fraction"] == 0.0 and out["dead_fraction"] == 1.0
+
+
+def test_analyze_model_through_the_interface():
+    model = GaborMapModel()
+    x = torch.randn(300, PATCH * PATCH, generator=torch.Generator().manual_seed(0))
+    out = analyze_model(model, x, max_samples=200, batch_size=64)
+    _check_plain(out)
+    assert out["n_samples"] == 200 and out["n_units"] == 256 and out["map_periodic"] is True
+    assert out["map_rows"] == 16 and out["pinwheel_count"] > 0
+    assert out["n_pools"] == 256
+    # Neighbouring Gabors share orientation, so pool members are more alike than strangers.
+    assert out["within_pool_similarity"] > out["between_pool_similarity"]
+    with torch.no_grad():
+        xs = x[:200]
+        resid = ((xs - model.decode(model.encode(xs))) ** 2).sum()
+        expected = 1 - resid / ((xs - xs.mean(0)) ** 2).sum()
+    assert out["explained_variance"] == pytest.approx(expected.item(), rel=1e-4)
+    assert model.D.grad is None
+
+
+def test_analyze_model_skips_map_measures_for_trees():
+    out = analyze_model(GaborMapModel(layout="tree"), torch.randn(20, PATCH * PATCH))
+    _check_plain(out)
+    assert out["pinwheel_count"] is None and out["column_spacing"] is None
+    assert out["mean_selectivity"] is not None and not math.isnan(out["mean_selectivity"])

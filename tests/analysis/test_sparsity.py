@@ -1,0 +1,94 @@
+"""Sparsity statistics on hand-made codes, and group norms against a direct loop."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sparse_models.analysis.sparsity import (
+    activation_histogram,
+    active_count,
+    dead_units,
+    default_threshold,
+    firing_frequency,
+    group_norms,
+    hoyer_sparsity,
+    sparsity_summary,
+)
+
+# 3 samples × 4 units; 1e-5 is below the default threshold 1e-3 · max|z| = 3e-3.
+CODES = np.array([
+    [0.0, 1.0, 0.0, 2.0],
+    [0.0, 0.0, 0.0, 0.0],
+    [3.0, 0.0, 0.0, 1e-5],
+])
+
+
+def test_counts_with_the_default_threshold():
+    assert default_threshold(CODES) == pytest.approx(3e-3)
+    assert active_count(CODES).tolist() == [2, 0, 1]
+    assert firing_frequency(CODES) == pytest.approx([1 / 3, 1 / 3, 0.0, 1 / 3])
+    assert dead_units(CODES).tolist() == [False, False, True, False]
+    assert dead_units(CODES, min_frequency=0.34).tolist() == [True, True, True, True]
+
+
+def test_counts_with_an_explicit_threshold():
+    assert active_count(CODES, threshold=0.0).tolist() == [2, 0, 2]
+    assert firing_frequency(CODES, threshold=1.5) == pytest.approx([1 / 3, 0, 0, 1 / 3])
+
+
+def test_torch_codes_give_the_same_answers():
+    t = torch.tensor(CODES, dtype=torch.float32)
+    assert active_count(t).tolist() == [2, 0, 1]
+    assert sparsity_summary(t)["mean_l0"] == pytest.approx(1.0)
+
+
+def test_histogram_counts_every_value_or_only_active_ones():
+    counts, edges = activation_histogram(CODES, bins=5)
+    assert counts.sum() == CODES.size and edges.shape == (6,)
+    counts, _ = activation_histogram(CODES, bins=5, active_only=True)
+    assert counts.sum() == 3
+    counts, _ = activation_histogram(np.zeros((2, 3)), bins=4, active_only=True)
+    assert counts.sum() == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_group_norms_against_a_loop(seed):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((7, 10)) * (rng.random((7, 10)) < 0.5)
+    P = rng.random((4, 10)) * (rng.random((4, 10)) < 0.6)
+    expected = np.zeros((7, 4))
+    for b in range(7):
+        for j in range(4):
+            expected[b, j] = math.sqrt(sum(P[j, i] * z[b, i] ** 2 for i in range(10)))
+    assert np.allclose(group_norms(z, P), expected)
+    assert np.allclose(group_norms(torch.tensor(z), torch.tensor(P)), expected)
+
+
+def test_group_norms_shape_check():
+    with pytest.raises(ValueError):
+        group_norms(np.zeros((2, 5)), np.ones((3, 4)))
+
+
+def test_hoyer_extremes():
+    one_hot = np.eye(5)
+    flat = np.ones((2, 5))
+    assert hoyer_sparsity(one_hot) == pytest.approx(np.ones(5))
+    assert hoyer_sparsity(flat) == pytest.approx(np.zeros(2))
+    assert np.isnan(hoyer_sparsity(np.zeros((1, 5)))[0])
+
+
+def test_summary_values():
+    P = np.array([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=float)
+    s = sparsity_summary(CODES, P)
+    assert s["n_samples"] == 3 and s["n_units"] == 4 and s["n_pools"] == 2
+    assert s["mean_l0"] == pytest.approx(1.0)
+    assert s["mean_l0_fraction"] == pytest.approx(0.25)
+    assert s["mean_firing_frequency"] == pytest.approx(0.25)
+    assert s["dead_fraction"] == pytest.approx(0.25)
+    assert s["mean_active_pools"] == pytest.approx(1.0)  # sample 0: both pools; 1: none; 2: one
+    # Hoyer over the two non-zero samples only.
+    expected = np.mean([(2 - 3 / math.sqrt(5)) / 1, (2 - (3 + 1e-5) / math.sqrt(9 + 1e-10))])
+    assert s["hoyer"] == pytest.approx(expected)
+    assert all(isinstance(v, int | float) for v in s.values())
