@@ -2,7 +2,7 @@
 
 Energy, per sample (SCIENCE.md §2):
 
-    E(x, z) = ½‖x − zD‖² + λ Σ_j sqrt(Σ_i P[j,i] z_i² + ε) + α‖z − F(x)‖²
+    E(x, z) = ½‖x − zD‖² + λ Σ_j sqrt(Σ_i P[j,i] z_i² + ε) + μ‖z‖₁ + α‖z − F(x)‖²
     F(x)    = g ⊙ shrink(x Mᵀ, |b|)   or   g ⊙ tanh(x Mᵀ + b)         (the feed-forward predictor)
 
 x: (B, P) patches, z: (B, K) codes, D: (K, P) decoder atoms as rows (unit norm),
@@ -18,8 +18,9 @@ Two inference modes:
   atoms are renormalised.
 
 The inference step for `optimal` majorises each pool norm by a quadratic at the current z,
-which turns the group penalty into a per-unit ridge weight c_i = Σ_j P[j,i]/n_j(z):
-    z ← (z/η − (zD − x)Dᵀ + 2αF(x)) / (1/η + λc + 2α),   η = 1/‖D‖²
+which turns the group penalty into a per-unit ridge weight c_i = Σ_j P[j,i]/n_j(z); with the
+optional extra L1 term (weight μ = `l1`) each step is then solved in closed form:
+    z ← shrink(z/η − (zD − x)Dᵀ + 2αF(x), μ) / (1/η + λc + 2α),   η = 1/‖D‖²
 Each step decreases E and never divides by zero, unlike a gradient step on the square root.
 """
 
@@ -35,7 +36,7 @@ from torch import nn
 from ..config import check
 from ..groups import GroupSpec
 from .base import SparseModel, register
-from .penalties import group_l2, lipschitz
+from .penalties import group_l2, lipschitz, soft_threshold
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,15 @@ class Topographic(SparseModel):
         for _ in range(c.infer_steps):
             norms = torch.sqrt((z * z) @ self.P.T + c.eps)  # (B, J)
             weight = (1.0 / norms) @ self.P  # (B, K): Σ_j P[j,i]/n_j
-            z = (z * inv_eta - (z @ G - b) + target) / (inv_eta + c.lam * weight + 2 * c.alpha)
+            v = z * inv_eta - (z @ G - b) + target
+            z = soft_threshold(v, c.l1) / (inv_eta + c.lam * weight + 2 * c.alpha)
         return z
+
+    def energy(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """E(x, z) averaged over the batch (module docstring), the quantity `infer` lowers."""
+        terms = self.energy_terms(x, z)
+        pred = self.config.alpha * ((z - self.predict(x)) ** 2).sum(-1).mean()
+        return sum(terms.values()) + pred
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.D

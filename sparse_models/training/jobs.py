@@ -133,12 +133,16 @@ class JobManager:
                     raise RunError(f"{run_dir.name} is already being trained (job {busy[0].status.id})")
         if resume_dir is None:
             run_dir = create_run(config, self.runs_dir, name, state="queued")
-        RunWriter(run_dir).update_status(state="queued", pid=os.getpid(),
-                                         host=socket.gethostname(), error=None)
+        disk = RunWriter(run_dir).update_status(state="queued", pid=os.getpid(),
+                                                host=socket.gethostname(), error=None)
+        done_before = disk.get("steps_done") if resume_dir is not None else 0
         job_id = uuid.uuid4().hex[:10]
         status = JobStatus(id=job_id, name=run_dir.name, run_dir=run_dir, model=config.model,
                            total_steps=config.train.steps, device=str(device),
                            submitted=time.time())
+        if isinstance(done_before, int) and done_before > 0:  # a resume starts part-way
+            status.step = min(done_before, status.total_steps)
+            status.progress = status.step / status.total_steps
         job = _Job(status=status, config=config, init_from=init_path,
                    resume=resume_dir is not None, order=next(self._counter))
         with self._lock:
@@ -258,7 +262,7 @@ class JobManager:
         """Every job this manager knows, newest first."""
         with self._lock:
             ids = [j.status.id for j in sorted(self._jobs.values(), key=lambda j: -j.order)]
-        return [self.status(i) for i in ids]
+            return [self.status(i) for i in ids]
 
     def snapshot(self, job_id: str) -> np.ndarray | None:
         """The newest filters `(N, h, w)` the job reported, or None before the first."""

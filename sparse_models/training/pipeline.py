@@ -66,9 +66,12 @@ def execute_run(
       batch order continues where it stopped), or start over when there is no checkpoint.
     on_progress(info, filters): on every log step; `filters` (N, h, w) is the newest snapshot,
       or the current filters when none was sent for `PROGRESS_FILTERS_EVERY_S`, else None.
+      A fresh run also reports step 0 (empty metrics, the initial filters) before training.
     A shipped run folder is refused (RunError) unless `allow_shipped`.
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"no run folder at {run_dir}; make one with create_run first")
     writer = RunWriter(run_dir, allow_shipped)
     stop = should_stop or (lambda: False)
     writer.update_status(state="running", error=None, traceback=None, pid=os.getpid(),

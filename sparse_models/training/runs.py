@@ -19,6 +19,7 @@ a crash mid-write leaves the previous version intact; metrics lines are appended
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -78,10 +79,12 @@ class RunConfig:
     def __post_init__(self) -> None:
         check(isinstance(self.model, str) and bool(self.model),
               f"model must be a model name, got {self.model!r}")
-        check(isinstance(self.model_config, dict),
-              f"model_config must be a mapping, got {type(self.model_config).__name__}")
+        mc = self.model_config
+        if dataclasses.is_dataclass(mc) and not isinstance(mc, type):
+            mc = to_dict(mc)  # a model's config instance is accepted too
+        check(isinstance(mc, dict), f"model_config must be a mapping, got {type(mc).__name__}")
         try:  # a private JSON-normalised copy: tuples -> lists, and proof it can be saved
-            normalised = json.loads(json.dumps(self.model_config))
+            normalised = json.loads(json.dumps(mc, default=_dataclass_to_dict))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"model_config cannot be saved as JSON: {exc}") from exc
         object.__setattr__(self, "model_config", normalised)
@@ -100,11 +103,20 @@ class RunConfig:
         return replace(self, model_config={**self.model_config, "input_shape": list(shape)})
 
 
+def _dataclass_to_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_dict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def check_run_config(config: RunConfig) -> Any:
     """Validate the model name and model config now (ConfigError); returns the model config.
 
     When `input_shape` is not set yet, the data's `patch_size` square stands in for it.
     """
+    if config.train.batch_size > config.data.n_patches:
+        raise ConfigError(f"train.batch_size ({config.train.batch_size}) is larger than "
+                          f"data.n_patches ({config.data.n_patches})")
     entry = get_entry(config.model)
     mc = dict(config.model_config)
     fields = getattr(entry.config_cls, "__dataclass_fields__", {})
@@ -262,7 +274,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for bad headers/data
         raise RunError(f"{path} is corrupt or truncated (not a readable safetensors file: "
                        f"{exc})") from exc

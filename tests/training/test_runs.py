@@ -123,6 +123,27 @@ def test_run_config_round_trips_through_json(runs_dir):
     assert read_run_config(path) == cfg
 
 
+def test_run_config_accepts_a_model_config_instance():
+    from sparse_models.groups import GroupSpec
+    from sparse_models.models.topographic import TopographicConfig
+
+    mc = TopographicConfig(group=GroupSpec(map_shape=(4, 4), size=3), lam=0.2)
+    cfg = RunConfig(model="topographic", model_config=mc, data=DATA)
+    assert cfg.model_config["group"]["map_shape"] == [4, 4]
+    assert cfg.model_config["lam"] == 0.2
+    assert build_model("topographic", cfg.model_config).config == mc
+
+
+def test_a_batch_larger_than_the_data_is_refused_early(runs_dir):
+    with pytest.raises(ConfigError, match="batch_size"):
+        create_run(small_config(batch_size=512), runs_dir)
+
+
+def test_execute_run_needs_an_existing_folder(tmp_path):
+    with pytest.raises(RunError, match="no run folder"):
+        execute_run(small_config(), tmp_path / "missing")
+
+
 def test_run_config_rejects_unserialisable_model_config():
     with pytest.raises(ConfigError, match="JSON"):
         RunConfig(model="sparse_coding", model_config={"x": object()})
