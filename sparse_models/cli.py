@@ -146,16 +146,28 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             bar.close()
         signal.signal(signal.SIGINT, previous)
     print(f"{state}: {run_dir}")
+    if args.shipped and state == "completed":
+        _finish_shipped(run_dir)
     if state == "failed":
-        from .training.runs import read_status
+        from .training.runs import RunWriter
 
-        print(f"error: {read_status(run_dir).get('error', 'training failed')}", file=sys.stderr)
+        print(f"error: {RunWriter(run_dir).read_status().get('error', 'training failed')}",
+              file=sys.stderr)
         return 1
     if state == "stopped":
         print(f"resume with: python -m sparse_models train {config.model} --resume {run_dir}")
     else:
         print(f"analyse with: python -m sparse_models analyze {run_dir}")
     return 0
+
+
+def _finish_shipped(run_dir: Path) -> None:
+    """A shipped run is final: cache its analysis (the app can't write there later) and drop the
+    resume checkpoint, which only doubles the size of what the repo carries."""
+    from .analysis.cached import analyze_run
+
+    analyze_run(run_dir, allow_shipped=True)
+    (Path(run_dir) / "checkpoint.safetensors").unlink(missing_ok=True)
 
 
 def _progress_bar(total: int, quiet: bool):

@@ -63,3 +63,14 @@ def test_module_entry_point_exit_code():
     r = subprocess.run([sys.executable, "-m", "sparse_models", "train", "nope"],
                        capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert r.returncode == 2 and "unknown model" in r.stderr
+
+
+def test_a_failing_run_reports_its_error_and_exit_1(runs, capsys):
+    # lr so large that the loss overflows: the run must end 'failed' with the reason shown.
+    argv = ["train", "topographic", "--out", str(runs), "--name", "boom", *TINY,
+            "--set", "train.lr=1e30", "--set", "train.optimizer=sgd"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "failed" in captured.out and captured.err.startswith("error: ")
+    status = json.loads((runs / "boom" / "status.json").read_text())
+    assert status["state"] == "failed" and status["error"]

@@ -125,27 +125,27 @@ class JobManager:
             if config.parent is None:
                 config = replace(config, parent=str(init_path))
 
-        with self._lock:
+        with self._lock:  # held throughout, so two resumes of one folder cannot both pass
             if resume_dir is not None:
                 busy = [j for j in self._jobs.values() if not j.status.done
                         and _same_dir(j.status.run_dir, run_dir)]
                 if busy:
-                    raise RunError(f"{run_dir.name} is already being trained (job {busy[0].status.id})")
-        if resume_dir is None:
-            run_dir = create_run(config, self.runs_dir, name, state="queued")
-        disk = RunWriter(run_dir).update_status(state="queued", pid=os.getpid(),
-                                                host=socket.gethostname(), error=None)
-        done_before = disk.get("steps_done") if resume_dir is not None else 0
-        job_id = uuid.uuid4().hex[:10]
-        status = JobStatus(id=job_id, name=run_dir.name, run_dir=run_dir, model=config.model,
-                           total_steps=config.train.steps, device=str(device),
-                           submitted=time.time())
-        if isinstance(done_before, int) and done_before > 0:  # a resume starts part-way
-            status.step = min(done_before, status.total_steps)
-            status.progress = status.step / status.total_steps
-        job = _Job(status=status, config=config, init_from=init_path,
-                   resume=resume_dir is not None, order=next(self._counter))
-        with self._lock:
+                    raise RunError(f"{run_dir.name} is already being trained "
+                                   f"(job {busy[0].status.id})")
+            else:
+                run_dir = create_run(config, self.runs_dir, name, state="queued")
+            disk = RunWriter(run_dir).update_status(state="queued", pid=os.getpid(),
+                                                    host=socket.gethostname(), error=None)
+            done_before = disk.get("steps_done") if resume_dir is not None else 0
+            job_id = uuid.uuid4().hex[:10]
+            status = JobStatus(id=job_id, name=run_dir.name, run_dir=run_dir,
+                               model=config.model, total_steps=config.train.steps,
+                               device=str(device), submitted=time.time())
+            if isinstance(done_before, int) and done_before > 0:  # a resume starts part-way
+                status.step = min(done_before, status.total_steps)
+                status.progress = status.step / status.total_steps
+            job = _Job(status=status, config=config, init_from=init_path,
+                       resume=resume_dir is not None, order=next(self._counter))
             self._jobs[job_id] = job
             self._schedule()
         return job_id

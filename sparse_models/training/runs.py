@@ -429,7 +429,8 @@ class RunWriter:
         if not steps:
             return
         tensors = {"steps": torch.tensor(steps, dtype=torch.int64),
-                   "filters": torch.from_numpy(np.stack(filters).astype(np.float32))}
+                   # Half precision: the replay only displays them, and it halves the file.
+                   "filters": torch.from_numpy(np.stack(filters).astype(np.float16))}
         atomic_write_bytes(self.path / SNAPSHOTS_FILE, st_save(tensors, metadata=_meta("snapshots")))
 
     def write_analysis(self, data: dict[str, Any]) -> None:
@@ -514,7 +515,7 @@ def read_snapshots(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     tensors, _ = _read_safetensors(path)
     if "steps" not in tensors or "filters" not in tensors:
         raise RunError(f"{path} holds no 'steps' and 'filters' tensors")
-    steps, filters = tensors["steps"].numpy(), tensors["filters"].numpy()
+    steps, filters = tensors["steps"].numpy(), tensors["filters"].float().numpy()
     if filters.ndim != 4 or len(steps) != len(filters):
         raise RunError(f"{path}: {len(steps)} steps but filters of shape {filters.shape}")
     return steps.astype(np.int64), filters.astype(np.float32)
