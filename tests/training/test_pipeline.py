@@ -79,14 +79,15 @@ def test_a_complete_run_writes_every_file(runs_dir, model):
     run = load_run(path)
     steps, filters = run.snapshots()
     assert steps.tolist() == [0, 5, 10, 15, 20]
-    np.testing.assert_array_equal(filters[-1], run.filters())
+    # snapshots are stored in half precision (display only)
+    np.testing.assert_allclose(filters[-1], run.filters(), rtol=2e-3, atol=1e-3)
     assert not np.array_equal(filters[0], filters[-1])  # it learned something
     assert (path / CHECKPOINT_FILE).exists()
 
     assert [i.step for i, _ in progress] == [0, 5, 10, 15, 20]
     sent = [f for _, f in progress if f is not None]
     assert sent and all(f.shape == (16, 8, 8) for f in sent)
-    np.testing.assert_array_equal(progress[0][1], filters[0])
+    np.testing.assert_allclose(progress[0][1], filters[0], rtol=2e-3, atol=1e-3)  # half precision
 
 
 @pytest.mark.parametrize("noisy", [False, True])
@@ -163,7 +164,7 @@ def test_init_from_starts_from_the_parents_weights(runs_dir):
     child = create_run(child_cfg, runs_dir, name="child")
     assert execute_run(child_cfg, child, init_from=parent) == "completed"
     first = load_run(child).snapshots()[1][0]
-    np.testing.assert_array_equal(first, load_run(parent).filters())
+    np.testing.assert_allclose(first, load_run(parent).filters(), rtol=2e-3, atol=1e-3)  # half precision
     assert load_run(child).config.parent == str(parent)
 
     fresh = create_run(child_cfg, runs_dir, name="fresh")

@@ -217,7 +217,8 @@ def test_loaded_run_exposes_status_metrics_snapshots_and_data(done_run):
     assert [m["step"] for m in run.metrics()] == [5, 10]
     steps, filters = run.snapshots()
     assert steps.tolist() == [0, 5, 10] and filters.shape == (3, 16, 8, 8)
-    np.testing.assert_array_equal(filters[-1], run.filters())
+    # snapshots are stored in half precision (display only)
+    np.testing.assert_allclose(filters[-1], run.filters(), rtol=2e-3, atol=1e-3)
     assert run.dataset().x.shape == (256, 64)
     assert run.dataset() is run.dataset()
 

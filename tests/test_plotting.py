@@ -1,0 +1,132 @@
+"""Figure builders: the right traces, shapes and colours for the arrays they are given."""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from sparse_models import plotting as P
+
+
+def test_tile_filters_places_each_filter_scaled_with_nan_padding() -> None:
+    f = np.stack([np.full((3, 2), v, dtype=np.float32) for v in (1.0, -4.0, 0.0)])
+    tiles = P.tile_filters(f, (2, 2), pad=1)
+    assert tiles.shape == (2 * 4 + 1, 2 * 3 + 1)
+    assert np.all(tiles[1:4, 1:3] == 1.0)  # unit 0 at (0, 0), scaled to max |value| = 1
+    assert np.all(tiles[1:4, 4:6] == -1.0)  # unit 1 at (0, 1)
+    assert np.all(tiles[5:8, 1:3] == 0.0)  # a zero filter stays zero (no division by 0)
+    assert np.isnan(tiles[5:8, 4:6]).all()  # no unit 3: left empty
+    assert np.isnan(tiles[0]).all() and np.isnan(tiles[:, 0]).all()  # padding
+
+
+def test_tile_filters_rejects_a_grid_too_small() -> None:
+    with pytest.raises(ValueError, match="no room"):
+        P.tile_filters(np.zeros((5, 2, 2)), (2, 2))
+
+
+def test_filter_grid_image_is_uint8_and_upscaled() -> None:
+    img = P.filter_grid_image(np.random.randn(4, 3, 3), (2, 2), pad=1, upscale=3)
+    assert img.dtype == np.uint8 and img.shape == (7 * 3, 7 * 3)
+
+
+def test_filter_grid_figure_has_tiles_and_one_clickable_marker_per_unit() -> None:
+    n, rows, cols = 6, 2, 3
+    freq = np.linspace(0, 1, n)
+    fig = P.filter_grid_figure(np.random.randn(n, 4, 5), (rows, cols),
+                               hover={"firing rate": freq}, selected=4)
+    heat, units = fig.data
+    assert isinstance(heat, go.Heatmap) and np.asarray(heat.z).shape == (2 * 5 + 1, 3 * 6 + 1)
+    assert isinstance(units, go.Scatter) and len(units.x) == n
+    custom = np.asarray(units.customdata)
+    assert custom[:, 0].tolist() == list(range(n))  # unit index
+    assert custom[4, 1:3].tolist() == [1, 1]  # unit 4 sits at row 1, column 1
+    np.testing.assert_allclose(custom[:, 3], freq)
+    assert list(units.selectedpoints) == [4]
+    assert "firing rate" in units.hovertemplate
+    # marker centres fall on their tiles: unit 4's centre is inside its tile of the heatmap
+    x, y = units.x[4], units.y[4]
+    assert np.isfinite(np.asarray(heat.z)[int(round(y)), int(round(x))])
+
+
+@pytest.mark.parametrize("h", [0.0, 0.1, 0.3, 0.5, 0.62, 0.9])
+@pytest.mark.parametrize("s,v", [(1.0, 1.0), (0.5, 0.8), (0.0, 0.3)])
+def test_hsv_to_rgb_matches_colorsys(h: float, s: float, v: float) -> None:
+    ours = P.hsv_to_rgb(np.array([h]), np.array([s]), np.array([v]))[0]
+    np.testing.assert_allclose(ours, colorsys.hsv_to_rgb(h, s, v), atol=1e-12)
+
+
+def test_orientation_rgb_hue_is_orientation_and_brightness_is_selectivity() -> None:
+    theta = np.array([[0.0, np.pi / 2], [np.pi / 3, np.pi - 1e-9]])
+    sel = np.array([[1.0, 1.0], [1.0, 0.0]])
+    rgb = P.orientation_rgb(theta, sel, brightness_max=1.0)
+    assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
+    assert rgb[0, 0].tolist() == [255, 0, 0]  # 0°: red
+    assert rgb[0, 1].tolist() == [0, 255, 255]  # 90°: cyan, half-way round the hue wheel
+    assert rgb[1, 0].tolist() == [0, 255, 0]  # 60°: green
+    assert rgb[1, 1].tolist() == [0, 0, 0]  # no selectivity: black
+
+
+def test_orientation_map_figure_marks_pinwheels_by_sign() -> None:
+    theta = np.random.default_rng(0).uniform(0, np.pi, (8, 10))
+    pinwheels = [(1.5, 2.5, 0.5), (4.5, 6.5, -0.5), (6.5, 0.5, 0.5)]
+    fig = P.orientation_map_figure(theta, np.ones_like(theta), pinwheels)
+    assert isinstance(fig.data[0], go.Image) and np.asarray(fig.data[0].z).shape == (8, 10, 3)
+    named = {t.name: t for t in fig.data if isinstance(t, go.Scatter) and t.name}
+    assert list(named["+½ pinwheel"].y) == [1.5, 6.5] and list(named["+½ pinwheel"].x) == [2.5, 0.5]
+    assert list(named["−½ pinwheel"].y) == [4.5]
+    assert any(t.marker.showscale for t in fig.data if isinstance(t, go.Scatter))  # hue legend
+    assert tuple(fig.layout.yaxis.range) == (7.5, -0.5)  # row 0 at the top
+
+
+def test_orientation_map_figure_without_pinwheels_or_colorbar() -> None:
+    fig = P.orientation_map_figure(np.zeros((4, 4)), pinwheels=[], show_colorbar=False)
+    assert len(fig.data) == 1
+
+
+def test_power_spectrum_figure_draws_the_ring_at_one_over_lambda() -> None:
+    spec = np.random.default_rng(1).random((16, 16))
+    k = np.arange(9) / 16
+    fig = P.power_spectrum_figure(spec, k, np.random.random(9), spacing=4.0)
+    heat, radial, ring = fig.data
+    assert isinstance(heat, go.Heatmap) and np.asarray(heat.z).shape == (16, 16)
+    np.testing.assert_allclose(np.hypot(ring.x, ring.y), 0.25)
+    assert len(P.power_spectrum_figure(spec, k, np.ones(9), spacing=float("nan")).data) == 2
+
+
+def test_loss_curves_figure_has_one_line_per_term() -> None:
+    steps = np.arange(5)
+    fig = P.loss_curves_figure(steps, {"loss": steps * 2.0, "reconstruction": steps * 1.0},
+                               log_y=True)
+    assert [t.name for t in fig.data] == ["loss", "reconstruction"]
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_histograms() -> None:
+    counts, edges = np.histogram(np.random.randn(500), 20)
+    fig = P.histogram_figure(counts, edges, "t", "z", log_y=True)
+    assert len(fig.data) == 1 and len(fig.data[0].y) == 20
+    np.testing.assert_allclose(fig.data[0].x, (edges[:-1] + edges[1:]) / 2)
+    both = P.overlay_histograms_figure({"a": (counts, edges), "b": (counts * 2, edges)},
+                                       normalize=True)
+    for t in both.data:
+        assert np.isclose(np.sum(t.y), 1.0)
+
+
+def test_sorted_bar_figure_sorts_and_flags_dead_units() -> None:
+    v = np.array([0.2, 0.0, 0.5, 0.1])
+    fig = P.sorted_bar_figure(v, highlight_below=0.0)
+    bar = fig.data[0]
+    assert list(bar.y) == [0.5, 0.2, 0.1, 0.0]
+    assert list(bar.customdata) == [2, 0, 3, 1]  # unit ids in that order
+    assert bar.marker.color[-1] == "#ff4b4b" and bar.marker.color[0] != "#ff4b4b"
+
+
+def test_map_heatmap_and_pool_preview() -> None:
+    fig = P.map_heatmap_figure(np.arange(12.0).reshape(3, 4), "rates")
+    assert np.asarray(fig.data[0].z).shape == (3, 4)
+    prev = P.pool_preview_figure(np.full((5, 5), 9.0), np.eye(5))
+    assert len(prev.data) == 2 and prev.data[0].zmin == 0 and prev.data[0].zmax == 9.0
+    assert len(P.pool_preview_figure(np.ones((5, 5))).data) == 1
