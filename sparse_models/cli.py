@@ -140,7 +140,8 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
 
         state = execute_run(config, run_dir, should_stop=stop.is_set, on_progress=on_progress,
                             init_from=args.init_from if args.resume is None else None,
-                            resume=args.resume is not None)
+                            resume=args.resume is not None,
+                            allow_shipped=bool(getattr(args, "shipped", False)))
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,52 @@
+"""The runs shipped in checkpoints/: loadable, small, made by our CLI, analysed, and good maps."""
+
+from pathlib import Path
+
+import pytest
+
+from sparse_models.training.runs import SHIPPED_DIR, load_run
+
+SHIPPED = sorted(p for p in Path(SHIPPED_DIR).iterdir() if (p / "config.json").exists())
+
+
+def test_there_are_shipped_runs():
+    names = {p.name for p in SHIPPED}
+    assert {"topographic-5x5", "topographic-3x3", "sparse-coding-l1"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_run_is_small_complete_and_self_describing(path):
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    assert size <= 5 * 2**20, f"{path.name} is {size / 2**20:.1f} MB"
+    run = load_run(path)
+    assert run.shipped and run.state == "completed"
+    assert run.config.command.startswith("python -m sparse_models train")
+    assert "--shipped" in run.config.command
+    f = run.filters()
+    assert f.shape[0] == run.map_shape[0] * run.map_shape[1]
+    steps, snaps = run.snapshots()
+    assert len(steps) >= 2 and snaps.shape[1:] == f.shape
+    entries = run.read_analysis().get("entries", {})
+    assert entries, "shipped runs carry their analysis (the app cannot write there)"
+
+
+def test_default_topographic_run_is_a_smooth_map_of_oriented_filters():
+    """Issue targets for the default config, checked on the shipped run that it made."""
+    run = load_run(Path(SHIPPED_DIR) / "topographic-5x5")
+    (result,) = run.read_analysis()["entries"].values()
+    assert result["live_fraction"] >= 0.95
+    assert result["mean_selectivity"] >= 0.4
+    assert result["neighbour_orientation_diff_deg"] <= 20.0
+    assert result["explained_variance"] >= 0.85
+    assert result["pinwheel_count"] >= 2  # orientation domains meet at pinwheels
+
+
+def test_cached_analysis_of_a_shipped_run_is_what_the_code_computes_now():
+    from sparse_models.analysis.cached import analyze_run
+
+    run = load_run(Path(SHIPPED_DIR) / "topographic-5x5")
+    (key, cached), = run.read_analysis()["entries"].items()
+    fresh = analyze_run(run, use_cache=False)
+    for k in ("live_fraction", "mean_selectivity", "neighbour_orientation_diff_deg",
+              "explained_variance", "pinwheel_count"):
+        assert fresh[k] == pytest.approx(cached[k], rel=1e-4, abs=1e-6), k
