@@ -110,7 +110,8 @@ class Topographic(SparseModel):
         if self.config.encoder == "tanh":
             return self.gain * torch.tanh(x @ self.M.T + self.b)
         u = x @ self.M.T
-        return self.gain * torch.sign(u) * torch.relu(u.abs() - self.b.abs())
+        t = self.b.abs()
+        return self.gain * (u - torch.clamp(u, -t, t))  # soft-shrink in two passes, not four
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         z = self.predict(x)
