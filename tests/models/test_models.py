@@ -39,10 +39,10 @@ def test_train_step_lowers_loss_and_keeps_unit_norm_atoms(model):
     torch.manual_seed(0)
     x = torch.randn(64, 36)
     opt = torch.optim.Adam(model.param_groups(1e-2))
-    first = float(model.loss(x)["loss"])
+    first = float(model.loss(x)["loss"].detach())
     for _ in range(40):
         model.train_step(x, None, opt)
-    assert float(model.loss(x)["loss"]) < first
+    assert float(model.loss(x)["loss"].detach()) < first
     norms = model.D.detach().norm(dim=1)
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
 
