@@ -6,9 +6,9 @@ group, so stopping it never leaves a process behind; its output goes to a log fi
 quoted when something fails. Nothing here imports streamlit; playwright is imported only by the
 browser helpers.
 
-How the helpers know a page is done: Streamlit marks its root element
-`[data-testid="stApp"]` with `data-test-script-state` = `running` while a script run is in flight
-and `notRunning` when it has finished (fragment reruns included).
+How the helpers know a page is done: after a page load, Streamlit's root element
+`[data-testid="stApp"]` says `data-test-script-state="notRunning"` once the first run is drawn;
+after a click, `wait_rerun` watches the WebSocket for the server's `script_finished` message.
 """
 
 from __future__ import annotations
@@ -34,10 +34,15 @@ APP_ROOT = '[data-testid="stApp"]'
 EXCEPTION = '[data-testid="stException"]'
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
+NAV_LINK = 'a[data-testid="stSidebarNavLink"]'
 
 
 class AppServerError(RuntimeError):
     """The server did not come up (the message ends with the tail of its log)."""
+
+
+class AppPageError(AssertionError):
+    """A page did not open as the page it should be (says what the browser shows instead)."""
 
 
 def free_port() -> int:
@@ -77,7 +82,6 @@ class AppServer:
                 "--server.headless", "true",
                 "--server.port", str(self.port),
                 "--server.address", LOOPBACK,
-                "--server.fileWatcherType", "none",
                 "--browser.gatherUsageStats", "false"]
 
     def start(self) -> AppServer:
@@ -115,7 +119,7 @@ class AppServer:
         raise AppServerError(f"streamlit did not answer {health} within the timeout\n"
                              f"{self.log_tail()}")
 
-    def stop(self, grace: float = 5.0) -> None:
+    def stop(self, grace: float = 3.0) -> None:
         """SIGTERM the process group, SIGKILL it after `grace` seconds; idempotent."""
         if self.proc is None:
             return
@@ -209,53 +213,106 @@ def wait_script_idle(page: Any, timeout_ms: float = 30_000) -> None:
                            state="attached", timeout=timeout_ms)
 
 
-def main_heading(page: Any, text: str) -> Any:
-    """Locator of the heading in the main area (not the sidebar) whose text is `text`."""
-    return page.locator(f'{MAIN} [data-testid="stHeading"]').filter(
-        has_text=re.compile(rf"^\s*{re.escape(text)}\s*$"))
+def nav_link(page: Any, title: str, current: bool = False) -> Any:
+    """The sidebar navigation link titled `title` (only while it is the current page)."""
+    # The link's text also holds its icon's name ("home"), so match its label attribute.
+    css = NAV_LINK + ('[aria-current="page"]' if current else "")
+    label = title.replace("\\", "\\\\").replace('"', '\\"')
+    return page.locator(css).filter(has=page.locator(f'span[label="{label}"]'))
 
 
-def open_page(page: Any, base_url: str, url_path: str, heading: str,
+# Drawn: no element still waiting for its lazily loaded component (Suspense skeleton), none left
+# over from the previous run, and every image loaded.
+_DRAWN_JS = """() => {
+  const root = document.querySelector('[data-testid="stApp"]');
+  return !!root && !root.querySelector('[data-testid="stSkeleton"], [data-stale="true"]')
+    && Array.from(root.querySelectorAll('img')).every(i => i.complete && i.naturalWidth > 0);
+}"""
+
+
+def wait_drawn(page: Any, timeout_ms: float = 30_000) -> None:
+    """Wait until what the last script run sent is on screen (components loaded, images too)."""
+    page.wait_for_function(_DRAWN_JS, timeout=timeout_ms)
+
+
+def open_page(page: Any, base_url: str, url_path: str, title: str,
               timeout_ms: float = 60_000) -> None:
-    """Load `base_url/url_path` and wait for its heading and for its script to finish."""
+    """Load `base_url/url_path`; wait until it is drawn and check it is the page `title`."""
     page.goto(f"{base_url}/{url_path}", wait_until="domcontentloaded", timeout=timeout_ms)
-    main_heading(page, heading).first.wait_for(state="visible", timeout=timeout_ms)
     wait_script_idle(page, timeout_ms)
+    wait_drawn(page, timeout_ms)
+    current = nav_link(page, title, current=True)
+    try:
+        current.wait_for(state="attached", timeout=5_000)
+    except Exception as exc:  # playwright's TimeoutError; say what the user sees instead
+        links = page.locator(f"{NAV_LINK} span[label]").evaluate_all(
+            "els => els.map(e => e.getAttribute('label'))")
+        raise AppPageError(f"/{url_path} did not open the page {title!r}; "
+                           f"the navigation shows {links}") from exc
 
 
-# A MutationObserver that timestamps every change of the script-run state, so that a rerun which
-# starts and ends between two polls is still seen (and timed with the browser's own clock).
-_RECORDER_JS = """
-() => {
+# Streamlit's frontend may draw a fast script run in one go, so its run-state attribute can skip
+# `running` altogether. The exact signal is the server's `script_finished` message: this init
+# script wraps the page's WebSocket and timestamps the top-level fields of each incoming
+# ForwardMsg (protobuf), keeping `new_session` (field 4: a run starts) and `script_finished`
+# (field 6, with its status: 0 done, 1 compile error, 2 stopped for a rerun, 3 fragment done).
+_RUN_WATCHER_JS = """
+(() => {
   if (window.__stRuns) return;
   window.__stRuns = [];
-  const attach = () => {
-    const root = document.querySelector('[data-testid="stApp"]');
-    if (!root) { requestAnimationFrame(attach); return; }
-    new MutationObserver(() => {
-      window.__stRuns.push([performance.now(), root.getAttribute('data-test-script-state')]);
-    }).observe(root, {attributes: true, attributeFilter: ['data-test-script-state']});
+  const fields = (buf) => {
+    const b = new Uint8Array(buf), out = [];
+    let i = 0;
+    const varint = () => {
+      let x = 0, s = 0, c;
+      do { c = b[i++]; x += (c & 0x7f) * 2 ** s; s += 7; } while ((c & 0x80) && i < b.length);
+      return x;
+    };
+    while (i < b.length) {
+      const tag = varint(), num = Math.floor(tag / 8), wire = tag & 7;
+      if (wire === 0) out.push([num, varint()]);
+      else if (wire === 2) { const n = varint(); out.push([num, null]); i += n; }
+      else if (wire === 1) { i += 8; out.push([num, null]); }
+      else if (wire === 5) { i += 4; out.push([num, null]); }
+      else break;
+    }
+    return out;
   };
-  attach();
-}
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (ev) => {
+        const t = performance.now();
+        const note = (buf) => {
+          for (const [num, value] of fields(buf)) {
+            if (num === 4) window.__stRuns.push([t, 'start', null]);
+            if (num === 6) window.__stRuns.push([t, 'finished', value || 0]);
+          }
+        };
+        if (ev.data instanceof ArrayBuffer) note(ev.data);
+        else if (ev.data instanceof Blob) ev.data.arrayBuffer().then(note);
+      });
+    }
+  };
+})();
 """
 
 _RUN_DONE_JS = """
-([since]) => {
+([since, statuses]) => {
+  if (!window.__stRuns) throw new Error('watch_script_runs(page) was not called before goto');
+  const done = window.__stRuns.find(([t, kind, st]) => t >= since && kind === 'finished'
+                                                       && statuses.includes(st));
   const root = document.querySelector('[data-testid="stApp"]');
-  if (!root || root.getAttribute('data-test-script-state') !== 'notRunning') return null;
-  const seen = (window.__stRuns || []).filter(([t]) => t >= since);
-  const started = seen.findIndex(([, s]) => s === 'running');
-  if (started < 0) return null;
-  const done = seen.slice(started).find(([, s]) => s === 'notRunning');
-  return done ? done[0] : null;
+  if (!done || !root || root.getAttribute('data-test-script-state') === 'running') return null;
+  return (DRAWN)() ? done[0] : null;
 }
-"""
+""".replace("DRAWN", _DRAWN_JS)
 
 
-def record_script_runs(page: Any) -> None:
-    """Start timestamping script-run state changes in the page (idempotent per document)."""
-    page.evaluate(_RECORDER_JS)
+def watch_script_runs(page: Any) -> None:
+    """Make `wait_rerun` work in `page`: call once, before the page's first `goto`."""
+    page.add_init_script(_RUN_WATCHER_JS)
 
 
 def browser_now(page: Any) -> float:
@@ -263,10 +320,21 @@ def browser_now(page: Any) -> float:
     return float(page.evaluate("performance.now()"))
 
 
-def wait_rerun(page: Any, since_ms: float, timeout_ms: float = 30_000) -> float:
-    """Wait for a script run that started after `since_ms` to finish; return its end (ms).
+def wait_rerun(page: Any, since_ms: float, timeout_ms: float = 30_000,
+               fragments: bool = True) -> float:
+    """Wait until a script run finished after `since_ms` and the page has drawn it (`wait_drawn`).
 
-    Needs `record_script_runs(page)` first.
+    Counts full runs, and fragment runs too unless `fragments=False`. Returns when the server's
+    `script_finished` arrived (browser clock, ms). Needs `watch_script_runs(page)`.
     """
-    handle = page.wait_for_function(_RUN_DONE_JS, arg=[since_ms], timeout=timeout_ms)
+    statuses = [0, 1, 3] if fragments else [0, 1]
+    handle = page.wait_for_function(_RUN_DONE_JS, arg=[since_ms, statuses], timeout=timeout_ms)
     return float(handle.json_value())
+
+
+def click_nav(page: Any, title: str, timeout_ms: float = 30_000) -> None:
+    """Click the sidebar link `title` and wait until that page's script run has been drawn."""
+    since = browser_now(page)
+    nav_link(page, title).click()
+    wait_rerun(page, since, timeout_ms, fragments=False)
+    nav_link(page, title, current=True).wait_for(state="attached", timeout=5_000)

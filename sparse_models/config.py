@@ -7,6 +7,7 @@ Configs are frozen dataclasses validated in `__post_init__`. They are stored in 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -44,7 +45,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
     Raises ConfigError with the offending key's full name (e.g. `model.group.size`).
     """
     data = dict(data or {})
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -61,6 +62,17 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where.rstrip('.') or cls.__name__}: {exc}") from exc
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """Field types of a config class, resolved once.
+
+    Resolved against the namespace the class was defined in (held by its generated __init__),
+    not `sys.modules`: Streamlit's file watcher drops modules from there while a training
+    thread may still be building configs.
+    """
+    return typing.get_type_hints(cls, globalns=getattr(cls.__init__, "__globals__", None))
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:

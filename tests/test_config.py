@@ -45,3 +45,17 @@ def test_build_run_config_applies_and_validates_overrides():
         build_run_config("topographic", [("group.size", 20)])
     with pytest.raises(ConfigError, match="must be an integer"):
         build_run_config("topographic", [("train.steps", 2.5)])
+
+
+def test_configs_build_after_their_modules_leave_sys_modules(monkeypatch):
+    """Streamlit's file watcher drops edited modules while a training thread may still run."""
+    import sys
+
+    from sparse_models.config import from_dict
+    from sparse_models.data import DataConfig
+    from sparse_models.training.trainer import TrainConfig
+
+    for name in [m for m in sys.modules if m.startswith("sparse_models")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert from_dict(TrainConfig, {"steps": 5}).steps == 5
+    assert from_dict(DataConfig, {"patch_size": 8}).patch_size == 8

@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from sparse_models._apphost import CHROMIUM, REPO_ROOT, AppServer, launch_chromium
+from sparse_models._apphost import (
+    CHROMIUM,
+    REPO_ROOT,
+    AppServer,
+    launch_chromium,
+    watch_script_runs,
+)
 
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"  # git-ignored; looked at by people
 
@@ -45,6 +51,7 @@ def browser_page(chromium: Any) -> Iterator[Any]:
     """A fresh tab (own cookies and session) in a desktop-sized window."""
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
+    watch_script_runs(page)
     page.set_default_timeout(30_000)
     try:
         yield page

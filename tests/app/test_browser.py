@@ -1,7 +1,7 @@
 """The whole app in a real browser: `streamlit run app.py` on a loopback port, driven by
 Playwright with Debian's headless Chromium.
 
-Every page opens (by its URL) without an error box and with the app's sidebar; a tiny training
+Every page opens (by its URL) with the app's sidebar and no traceback or error box; a tiny training
 started from the Train page shows its progress moving, finishes, and its run can then be chosen
 on another page. A screenshot of each page goes to artifacts/screenshots/.
 """
@@ -23,7 +23,6 @@ from sparse_models._apphost import (
     browser_now,
     click_nav,
     open_page,
-    record_script_runs,
     wait_rerun,
 )
 
@@ -40,15 +39,20 @@ PAGES = [  # (url path, title in the navigation)
 TRAIN_STEPS = 200  # long enough for the 1 s progress refresh to show two steps, still seconds
 TRAIN_TIMEOUT_S = 75
 PROGRESS = re.compile(r"step\s+(\d+)\s*/\s*(\d+)")
+_IMAGE_SHOWN_JS = """() => Array.from(document.querySelectorAll(
+    '[data-testid="stMain"] [data-testid="stImage"] img'))
+    .some(i => i.complete && i.naturalWidth > 0)"""
 
 
 def _errors(page: Any) -> list[str]:
-    return [t.strip()[:600] for t in page.locator(EXCEPTION).all_inner_texts()]
+    """Tracebacks, and red error boxes (app.py turns a page's exception into one)."""
+    boxes = page.locator(f'{EXCEPTION}, [data-testid="stAlertContentError"]')
+    return [t.strip()[:600] for t in boxes.all_inner_texts()]
 
 
 def _assert_clean(page: Any, server: AppServer, where: str) -> None:
     errors = _errors(page)
-    assert not errors, f"{where}: the page shows an exception box:\n{errors}\n{server.log_tail()}"
+    assert not errors, f"{where}: the page shows an error:\n{errors}\n{server.log_tail()}"
 
 
 def _assert_sidebar(page: Any, where: str) -> None:
@@ -80,16 +84,17 @@ def _run_options(page: Any, query: str) -> list[str]:
     return [t.strip() for t in page.get_by_role("option").all_inner_texts()]
 
 
-def test_deep_link_on_a_fresh_server(chromium: Any, tmp_path: Path) -> None:
-    """A shared link to an inner page, opened first after a restart, shows the whole app."""
-    with AppServer(runs_dir=tmp_path / "runs", log_path=tmp_path / "streamlit.log") as server:
-        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            open_page(page, server.url, "orientation", "Orientation map & pinwheels")
-            _assert_clean(page, server, "/orientation opened first")
-            _assert_sidebar(page, "/orientation opened first")
-        finally:
-            page.close()
+def test_deep_link_on_a_fresh_server(browser_page: Any, lab_server: AppServer) -> None:
+    """A shared link to an inner page, opened first after a (re)start, shows the whole app.
+
+    Streamlit serves an app that has a `pages/` folder beside app.py in its old multipage mode
+    until some visit has run app.py, so such a first visit gets a bare page without app.py's
+    sidebar (hence `app_pages/`). This test is first in the module (pytest keeps file order),
+    so it makes the server's first visit.
+    """
+    open_page(browser_page, lab_server.url, "orientation", "Orientation map & pinwheels")
+    _assert_clean(browser_page, lab_server, "/orientation opened first")
+    _assert_sidebar(browser_page, "/orientation opened first")
 
 
 @pytest.mark.parametrize(("url_path", "title"), PAGES, ids=[p or "overview" for p, _ in PAGES])
@@ -113,7 +118,6 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
     main = page.locator(MAIN)
 
     steps = main.get_by_label("Steps", exact=True)
-    record_script_runs(page)
     since = browser_now(page)
     steps.fill(str(TRAIN_STEPS))
     steps.press("Enter")
@@ -122,7 +126,7 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
 
     main.get_by_role("button", name="Start training", exact=True).click()
     seen: dict[int, int] = {}  # step -> total, as the progress text showed them
-    running_shot = False
+    snapshot_seen = running_shot = False
     finished = main.get_by_text(re.compile(r"Finished"))
     deadline = time.monotonic() + TRAIN_TIMEOUT_S
     while time.monotonic() < deadline and finished.count() == 0:
@@ -130,6 +134,8 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
         for text in main.locator('[data-testid="stProgress"]').all_inner_texts():
             for step, total in PROGRESS.findall(text):
                 seen[int(step)] = int(total)
+            if "ETA" in text:  # the job is running: is its filter picture on screen?
+                snapshot_seen = snapshot_seen or page.evaluate(_IMAGE_SHOWN_JS)
         if len(seen) >= 2 and not running_shot:
             _shot(page, screenshot_dir, "train-running")
             running_shot = True
@@ -138,8 +144,10 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
     assert finished.count() > 0, (f"no 'Finished' message within {TRAIN_TIMEOUT_S} s; progress "
                                   f"seen: {sorted(seen)}\n{lab_server.log_tail()}")
     _shot(page, screenshot_dir, "train-finished")
-    assert len(seen) >= 2, f"the progress text never moved: steps seen {sorted(seen)}"
+    assert len(seen) >= 2 and any(0 < n < TRAIN_STEPS for n in seen), \
+        f"the progress text never showed the job moving: steps seen {sorted(seen)}"
     assert set(seen.values()) == {TRAIN_STEPS}, f"progress totals {set(seen.values())}"
+    assert snapshot_seen, "no live filter picture was shown while the job ran"
 
     new_runs = set(lab_server.runs_dir.iterdir()) - runs_before
     assert len(new_runs) == 1, f"expected one new run folder, found {sorted(new_runs)}"
@@ -151,7 +159,6 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
     click_nav(page, "Filters")
     options = _run_options(page, run_name)
     assert any(run_name in o for o in options), f"{run_name} not among the 'Run' options {options}"
-    record_script_runs(page)
     since = browser_now(page)
     page.get_by_role("option").filter(has_text=run_name).first.click()
     wait_rerun(page, since)
