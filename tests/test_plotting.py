@@ -29,7 +29,7 @@ def test_tile_filters_rejects_a_grid_too_small() -> None:
 
 def test_filter_grid_image_is_uint8_and_upscaled() -> None:
     img = P.filter_grid_image(np.random.randn(4, 3, 3), (2, 2), pad=1, upscale=3)
-    assert img.dtype == np.uint8 and img.shape == (7 * 3, 7 * 3)
+    assert img.dtype == np.uint8 and img.shape == (9 * 3, 9 * 3)  # 2 tiles of 3 + 3 pads
 
 
 def test_filter_grid_figure_has_tiles_and_one_clickable_marker_per_unit() -> None:

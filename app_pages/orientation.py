@@ -1,0 +1,108 @@
+"""Orientation map & pinwheels: hue = preferred orientation, brightness = selectivity.
+
+The map, its column spacing Λ and its spectrum are computed once per run; moving the smoothing
+slider only recounts the pinwheels (a fragment, so nothing else reruns).
+"""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+import lab_ui
+from lab_ui import analysis
+from lab_ui.widgets import fmt
+from sparse_models.plotting import orientation_map_figure, power_spectrum_figure
+
+PI = math.pi
+
+
+def smoothing_ui() -> tuple[float, bool]:
+    c1, c2 = st.columns([3, 2])
+    smooth = c1.slider("Smoothing σ (map units)", 0.0, 3.0, 1.0, 0.25, key="orientation_smooth",
+                       bind="query-params",
+                       help="Gaussian smoothing of s·e^{2iθ} before counting pinwheels. Mild "
+                            "smoothing removes pinwheels made by noise; too much merges real "
+                            "pinwheel pairs.")
+    weighted = c2.toggle("Weight by selectivity", True, key="orientation_weighted",
+                         bind="query-params",
+                         help="Smooth s·e^{2iθ} (weak, unselective units count less) rather "
+                              "than e^{2iθ}.")
+    return float(smooth), bool(weighted)
+
+
+def numbers_ui(o: dict, p: dict, shape: tuple[int, int]) -> None:
+    lam = o["spacing"]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Column spacing Λ", f"{lam:.1f}" if math.isfinite(lam) else "—",
+              help="The typical period of the map, in map units (one unit = the distance between "
+                   "neighbouring units): 1 / the radius of the spectrum's peak ring.")
+    c2.metric("Pinwheels", p["count"], help=f"{p['positive']} with charge +½, "
+              f"{p['negative']} with −½ (on a torus the two counts are equal).")
+    density = p["density"]
+    c3.metric("Pinwheels per Λ²", fmt(density),
+              delta=None if not math.isfinite(density) else f"{density - PI:+.2f} vs π",
+              delta_color="off",
+              help="Cat, tree shrew, galago and ferret V1: ≈ π = 3.14 (Kaschube et al., Science "
+                   "2010). A Gaussian random map with a narrow ring spectrum gives exactly π.")
+    c4.metric("Shuffled map", fmt(p["shuffled_density"]),
+              help="The same orientations, randomly permuted across the map (mean of 10): "
+                   "the density of a map with no continuity, per Λ² of this map.")
+    rows, cols = shape
+    if math.isfinite(lam):
+        columns = rows * cols / lam**2
+        note = (f"Reference: π ≈ 3.14 in the visual cortex; the shuffled map gives "
+                f"{fmt(p['shuffled_density'])}. About {columns:.1f} column areas Λ² fit on this "
+                f"{rows}×{cols} map")
+        if columns < 4:
+            note += ": too few for a reliable density (train a larger map)"
+        st.caption(note + ".")
+    else:
+        st.caption("All units prefer the same orientation: the map has no spectrum peak, so "
+                   "Λ and the density are undefined.")
+
+
+st.title("Orientation map & pinwheels")
+ref = lab_ui.require_run()
+shape, why = analysis.map_info(ref)
+if shape is None:
+    st.info(why)
+    st.stop()
+if not analysis.has_pools(ref):
+    st.info(f"{ref.name} is a {ref.load().config.model} model: it has no pools, so its units "
+            f"are in no particular order and the map below is salt and pepper. It is the "
+            f"baseline: its pinwheel density is no different from the shuffled map's. Pick a "
+            f"topographic run to see orientation domains.")
+
+o = analysis.orientation(ref.path, ref.stamp)
+
+
+@st.fragment
+def map_view() -> None:
+    smooth, weighted = smoothing_ui()
+    p = analysis.pinwheels(ref.path, ref.stamp, smooth, weighted)
+    numbers_ui(o, p, shape)
+    fig = orientation_map_figure(
+        o["theta"], o["selectivity"], p["pinwheels"],
+        title=f"{ref.name}, pinwheels at σ = {smooth:g}", height=560)
+    st.plotly_chart(fig, key="orientation_map")
+    st.caption("Hue: preferred orientation; brightness: selectivity; ● +½ and ■ −½ pinwheel "
+               "centres. Hover a unit for its numbers.")
+
+
+left, right = st.columns([3, 2])
+with left:
+    map_view()
+with right:
+    st.subheader(r"Power spectrum of $e^{2i\theta}$")
+    st.plotly_chart(power_spectrum_figure(o["spectrum"], o["radial_k"], o["radial_power"],
+                                          o["spacing"]), key="orientation_spectrum")
+    st.caption("A map with orientation columns has its power on a ring; the ring's radius is "
+               "1/Λ. A salt-and-pepper map has a flat spectrum. "
+               + ("The map wraps around (a torus), so no window is applied."
+                  if o["periodic"] else "The map does not wrap; a Hann window is applied."))
+    st.markdown(
+        "**Reading the map.** Around a pinwheel centre every orientation (every colour) "
+        "appears once; going round it once, the orientation turns by 180°, clockwise (−½) or "
+        "anticlockwise (+½). Dark regions are units with little orientation preference.")

@@ -1,0 +1,109 @@
+"""Overview: what each model is, one picture of each, and where to go next."""
+
+import streamlit as st
+
+import lab_ui
+from lab_ui import analysis
+from sparse_models.models import available_models
+from sparse_models.plotting import filter_grid_image, orientation_map_figure
+
+ENERGIES = {
+    "topographic": r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\sum_j\sqrt{\textstyle\sum_{i\in P_j}"
+                   r"w_i z_i^2}\;(+\,\ell_1\lVert z\rVert_1),\quad z=F(x)",
+    "sparse_coding": r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\lVert z\rVert_1,"
+                     r"\quad z^*=\arg\min_z E",
+}
+BLURBS = {
+    "topographic": (
+        "Units sit on a 2-D sheet and are penalised in overlapping pools of neighbours "
+        "(Kavukcuoglu et al., CVPR 2009). Neighbours learn similar features, so the Gabor-like "
+        "filters change smoothly across the sheet and the preferred orientation winds around "
+        "isolated points: **pinwheels**, as in the visual cortex."),
+    "sparse_coding": (
+        "Plain sparse coding (Olshausen & Field 1996): every unit is penalised on its own, so "
+        "units learn edge-like filters but in no particular order. The baseline for the "
+        "structured models."),
+}
+PAGE_LINKS = [
+    ("app_pages/train.py", "Train", ":material/model_training:",
+     "change the group structure and the loss weights, train in the background, watch it live"),
+    ("app_pages/filters.py", "Filters", ":material/grid_view:",
+     "every filter in its place on the map; click a unit; replay the self-organisation"),
+    ("app_pages/orientation.py", "Orientation map", ":material/palette:",
+     "orientation domains, pinwheels, column spacing Λ and the density per Λ² against π"),
+    ("app_pages/sparsity.py", "Sparsity", ":material/bar_chart:",
+     "how sparse the codes are, per unit, per sample and per pool; group sparsity vs plain L1"),
+    ("app_pages/compare.py", "Compare", ":material/compare:",
+     "two runs side by side, e.g. 3×3 against 5×5 pools"),
+]
+
+
+def example_run(model: str):
+    """The run to picture for a model: the picked run if it is one, else a shipped one, else
+    the newest of the user's; None when there is no usable run of that model."""
+    chosen = lab_ui.selected_run_info()
+    candidates = [r for r in lab_ui.all_runs() if r.model == model and r.state == "completed"]
+    if chosen is not None and chosen.model == model and chosen.state == "completed":
+        candidates.insert(0, chosen)
+    candidates.sort(key=lambda r: (r is not chosen, not r.shipped))
+    for info in candidates:
+        ref, _ = lab_ui.open_run(info)
+        if ref is not None:
+            return ref
+    return None
+
+
+def model_section_ui(name: str, description: str) -> None:
+    st.subheader(name.replace("_", " ").capitalize())
+    st.markdown(BLURBS.get(name, description))
+    if name in ENERGIES:
+        st.latex(ENERGIES[name])
+    ref = example_run(name)
+    if ref is None:
+        st.info(f"No finished {name} run yet: train one on the Train page.")
+        return
+    run = ref.load()
+    left, right = st.columns(2)
+    with left:
+        f = analysis.filters(ref.path, ref.stamp, "decoder")
+        st.image(filter_grid_image(f, run.map_shape, upscale=2),
+                 caption=f"Decoder filters of {ref.name}, laid out on the "
+                         f"{run.map_shape[0]}×{run.map_shape[1]} unit map")
+    with right:
+        shape, why = analysis.map_info(ref)
+        if shape is None:
+            st.caption(why)
+            return
+        pooled = analysis.has_pools(ref)
+        o = analysis.orientation(ref.path, ref.stamp)
+        p = analysis.pinwheels(ref.path, ref.stamp, 1.0)
+        fig = orientation_map_figure(o["theta"], o["selectivity"], p["pinwheels"], height=420,
+                                     title="Orientation map and pinwheels" if pooled else
+                                     "Orientation map: salt and pepper")
+        st.plotly_chart(fig, key=f"overview_map_{name}")
+        if pooled:
+            st.caption("Hue: preferred orientation; brightness: selectivity; ● +½ and ■ −½ "
+                       "pinwheel centres. Details on the Orientation map page.")
+        else:
+            st.caption("Without pools the units are in no particular order: neighbours prefer "
+                       "unrelated orientations, so the map has no domains (compare above).")
+
+
+st.title("Sparse Feature Lab")
+st.markdown(
+    "Train small sparse and **structured**-sparse models on natural-image patches and watch "
+    "what they learn. Adding structure to the sparsity penalty (pools of neighbouring units) "
+    "makes the features organise themselves the way neurons in visual cortex do. "
+    "Pick a run in the sidebar; every page shows that run.")
+
+cols = st.columns(len(PAGE_LINKS))
+for col, (path, label, icon, text) in zip(cols, PAGE_LINKS, strict=True):
+    with col:
+        st.page_link(path, label=label, icon=icon)
+        st.caption(text)
+
+models = available_models()
+for model_name in sorted(models, key=lambda m: (m != "topographic", m)):
+    entry = models[model_name]
+    st.divider()
+    model_section_ui(model_name, entry.description)

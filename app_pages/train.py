@@ -1,0 +1,232 @@
+"""Train: choose a model, its group structure and loss weights, and train in the background.
+
+Training runs in the shared JobManager (a thread per job); this page only submits, stops and
+polls. The live panel is a fragment that reruns every second while a job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+
+import numpy as np
+import streamlit as st
+
+import lab_ui
+from lab_ui.train_settings import (
+    base_sections,
+    data_ui,
+    group_ui,
+    model_choice_ui,
+    model_fields_ui,
+    pool_preview_ui,
+    start_from_ui,
+    train_settings_ui,
+)
+from lab_ui.widgets import config_diff, fmt
+from sparse_models.config import ConfigError
+from sparse_models.data import DataError
+from sparse_models.groups import square_map_shape
+from sparse_models.models import get_entry
+from sparse_models.plotting import filter_grid_image, loss_curves_figure
+from sparse_models.presets import build_run_config, run_config_sections
+from sparse_models.training.jobs import JobStatus
+from sparse_models.training.runs import RunError, read_run_config
+
+JOB_KEY = "train_job"  # session_state: id of the job this page follows
+ERROR_KEY = "train_submit_error"
+FULL_RERUN_KEY = "train_full_rerun"
+
+
+# --- submitting and stopping ----------------------------------------------------------------
+
+
+def _start(config, parent_path: str | None, name: str | None) -> None:
+    """Start-button callback: runs before the rerun, so the sidebar sees the job at once."""
+    st.session_state.pop(ERROR_KEY, None)
+    try:
+        job_id = lab_ui.job_manager().submit(config, name=name or None, init_from=parent_path)
+    except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
+        st.session_state[ERROR_KEY] = str(exc)
+        return
+    st.session_state[JOB_KEY] = job_id
+    lab_ui.jobs.wait_for_first_snapshot(job_id)
+
+
+def _stop(job_id: str) -> None:
+    try:
+        lab_ui.job_manager().stop(job_id)
+    except KeyError:
+        pass
+
+
+def _show_run(name: str) -> None:
+    lab_ui.select_run(name)
+    st.session_state[FULL_RERUN_KEY] = True
+
+
+def followed_job() -> JobStatus | None:
+    """The job this page shows: the one started here, else the newest running, else newest."""
+    manager = lab_ui.job_manager()
+    job_id = st.session_state.get(JOB_KEY)
+    jobs = manager.jobs()
+    for j in jobs:
+        if j.id == job_id:
+            return j
+    running = [j for j in jobs if not j.done]
+    return (running or jobs or [None])[0]
+
+
+# --- the live panel -------------------------------------------------------------------------
+
+
+def _grid_for(status: JobStatus, n: int) -> tuple[int, int]:
+    cache = st.session_state.setdefault("train_grids", {})
+    if status.id not in cache:
+        try:
+            mc = read_run_config(status.run_dir).model_config
+            shape = mc.get("group", {}).get("map_shape")
+            cache[status.id] = tuple(shape) if shape else square_map_shape(n)
+        except RunError:
+            cache[status.id] = square_map_shape(n)
+    rows, cols = cache[status.id]
+    return (rows, cols) if rows * cols == n else square_map_shape(n)
+
+
+def live_job_ui() -> None:
+    job = followed_job()
+    if job is None:
+        st.info("No training job yet. Set things up above and press **Start training**.")
+        return
+
+    @st.fragment(run_every=None if job.done else 1.0)
+    def _live() -> None:
+        if st.session_state.pop(FULL_RERUN_KEY, False):
+            st.rerun(scope="app")
+        manager = lab_ui.job_manager()
+        try:
+            s = manager.status(job.id)
+        except KeyError:
+            st.info("That job is no longer listed (finished jobs were cleared).")
+            return
+        st.subheader(f"Job: {s.name}")
+        st.progress(min(1.0, max(0.0, s.progress)), text=lab_ui.progress_text(s))
+        if s.state == "completed":
+            st.success(f"Finished {s.name}: {s.total_steps} steps in "
+                       f"{lab_ui.fmt_seconds(s.elapsed_s)}. The run is now in the Run picker.")
+            st.button(f"Show {s.name} on every page", key=f"train_show_{s.id}",
+                      on_click=_show_run, args=(s.name,))
+        elif s.state == "failed":
+            st.error(f"Training {s.name} failed: {s.error or 'unknown error'}")
+        elif s.state == "stopped":
+            st.warning(f"Stopped {s.name} at step {s.step} of {s.total_steps}. Its weights "
+                       f"and a checkpoint are saved; it is in the Run picker.")
+            st.button(f"Show {s.name} on every page", key=f"train_show_{s.id}",
+                      on_click=_show_run, args=(s.name,))
+        left, right = st.columns([3, 2])
+        with left:
+            history = s.history
+            if history:
+                steps = np.array([h["step"] for h in history])
+                terms = {t: np.array([h.get(t, np.nan) for h in history])
+                         for t in history[-1] if t not in ("step", "elapsed_s")}
+                log_y = st.toggle("Log scale", key="train_log_y")
+                st.plotly_chart(loss_curves_figure(steps, terms, log_y=log_y,
+                                                   title="Loss terms"), key="train_curves")
+            else:
+                st.caption("Loss curves appear after the first logged steps.")
+        with right:
+            snap = manager.snapshot(s.id)
+            if snap is not None:
+                st.image(filter_grid_image(snap, _grid_for(s, snap.shape[0]), upscale=2),
+                         caption=f"Decoder filters, live (step ≈ {s.step})")
+            else:
+                st.caption("The filters appear as soon as training has started.")
+        if s.done:
+            lab_ui.jobs.rerun_if_newly_finished(manager)
+
+    _live()
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+lab_ui.jobs.warm_up_training()
+st.title("Train")
+st.markdown("Change the group structure or the loss weights, then train. Training runs in the "
+            "background: switch pages or close the tab, it carries on and shows up again here.")
+
+model = model_choice_ui()
+parent = start_from_ui(model)
+sections = base_sections(model, parent)
+locked = parent is not None
+k = f"train_{model}_{parent.name if parent else 'scratch'}"
+model_fields = typing.get_type_hints(get_entry(model).config_cls)
+
+config, problems = None, []
+settings = copy.deepcopy(sections)
+left, right = st.columns([3, 2])
+with left:
+    if "group" in model_fields:
+        st.subheader("Group structure")
+        group, spec = group_ui(sections["model"].get("group", {}), locked, k)
+        settings["model"]["group"] = group
+        if spec is None:
+            problems.append("group structure")
+    else:
+        spec = None
+        st.caption(f"{model} has no group structure: its sparsity penalty is plain L1.")
+    st.subheader("Loss weights and model")
+    settings["model"].update(model_fields_ui(model, sections["model"], locked, k))
+with right:
+    if spec is not None:
+        st.subheader("Pools on the map")
+        pool_preview_ui(spec)
+    elif "group" in model_fields:
+        st.subheader("Pools on the map")
+        st.caption("Fix the group structure to see the pools.")
+
+st.subheader("Data and training")
+settings["data"] = data_ui(sections["data"], locked, k)
+settings["train"] = train_settings_ui(sections["train"], k)
+if "input_shape" in model_fields:
+    p = settings["data"]["patch_size"]
+    settings["model"]["input_shape"] = [p, p]
+if settings["train"]["batch_size"] > settings["data"]["n_patches"]:
+    st.error(f"Batch size {settings['train']['batch_size']} is larger than the number of "
+             f"patches ({settings['data']['n_patches']}).")
+    problems.append("batch size")
+
+if not problems:
+    try:
+        config = build_run_config(model, {}, base=settings, command="app: Train page",
+                                  parent=parent.path if parent else None)
+    except ConfigError as exc:
+        st.error(str(exc))
+        problems.append("settings")
+if parent is not None and config is not None:
+    changed = config_diff(run_config_sections(parent.load().config),
+                          run_config_sections(config))
+    changed = {key: v for key, v in changed.items() if not key.startswith("train.")}
+    if changed:
+        st.caption("What-if: changed from " + parent.name + ": " + "; ".join(
+            f"{key} {fmt(a)} → {fmt(b)}" for key, (a, b) in changed.items()))
+    else:
+        st.caption(f"Same model and data settings as {parent.name}: this continues training "
+                   f"its weights.")
+
+c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+run_name = c1.text_input("Run name (optional)", key="train_name",
+                         placeholder=f"{model}-<date>-<time>")
+job = followed_job()
+c2.button("Start training", type="primary", disabled=config is None, on_click=_start,
+          args=(config, parent.path if parent else None, run_name), key="train_start")
+c3.button("Stop", disabled=job is None or job.done, on_click=_stop,
+          args=(job.id if job else "",), key="train_stop")
+if problems:
+    st.caption("Start is disabled until the " + " and ".join(problems) + " can be used.")
+if st.session_state.get(ERROR_KEY):
+    st.error(f"Could not start: {st.session_state[ERROR_KEY]}")
+
+st.divider()
+live_job_ui()

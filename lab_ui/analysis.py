@@ -1,0 +1,138 @@
+"""Analysis results for the pages, cached per run (path + weights mtime) and settings.
+
+Every function takes the run's path and stamp (see `runs.RunRef`) so `st.cache_data` keys on
+them; the expensive part of a page is computed once per run, and view-only controls (like the
+pinwheel smoothing) only redo the cheap step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from sparse_models.analysis import (
+    column_spacing,
+    find_pinwheels,
+    orientation_map,
+    pinwheel_density,
+    power_spectrum,
+    preferred_orientation,
+    shuffled_density,
+)
+from sparse_models.analysis.cached import analyze_run
+
+from .runs import RunRef, _load_run_cached
+
+CODE_SAMPLES = 2000  # patches encoded for the sparsity and unit statistics
+
+
+def _run(path: str, stamp: float):
+    return _load_run_cached(path, stamp)
+
+
+def has_pools(ref: RunRef) -> bool:
+    return ref.load().model.pools() is not None
+
+
+def map_info(ref: RunRef) -> tuple[tuple[int, int] | None, str | None]:
+    """`(map_shape, None)` when the run's units form a 2-D map worth analysing, else
+    `(None, why not)` in words for the user."""
+    run = ref.load()
+    if run.layout == "tree":
+        return None, (f"{ref.name} is a {run.config.model!r} model: its units form a tree, "
+                      f"not a 2-D map, so there is no orientation map to draw.")
+    rows, cols = run.map_shape
+    if min(rows, cols) < 2:
+        return None, (f"{ref.name} lays its {rows * cols} units out as a {rows}×{cols} strip; "
+                      f"an orientation map needs at least 2 rows and 2 columns.")
+    return (int(rows), int(cols)), None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def filters(path: str, stamp: float, kind: str = "decoder") -> np.ndarray:
+    """`(N, h, w)` filters of one kind."""
+    return _run(path, stamp).filters(kind)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def unit_orientation(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
+    """Preferred orientation (radians) and selectivity per unit, from the decoder filters."""
+    run = _run(path, stamp)
+    kinds = run.model.filter_kinds()
+    return preferred_orientation(run.filters("decoder" if "decoder" in kinds else kinds[0]))
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring the orientation map…")
+def orientation(path: str, stamp: float) -> dict[str, Any]:
+    """Everything about the map that does not depend on the smoothing: θ and selectivity maps,
+    the column spacing Λ and the power spectrum. Done once per run."""
+    run = _run(path, stamp)
+    kinds = run.model.filter_kinds()
+    f = run.filters("decoder" if "decoder" in kinds else kinds[0])
+    theta, sel = orientation_map(f, run.map_shape)
+    periodic = run.map_periodic
+    spec, radial_k, radial_p = power_spectrum(theta, periodic)
+    return {"theta": theta, "selectivity": sel, "periodic": periodic,
+            "spacing": column_spacing(theta, periodic), "spectrum": spec,
+            "radial_k": radial_k, "radial_power": radial_p}
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def pinwheels(path: str, stamp: float, smooth: float, weighted: bool = True,
+              n_shuffles: int = 10) -> dict[str, Any]:
+    """Pinwheels of the map at smoothing σ (map units): the cheap step redone on every change."""
+    o = orientation(path, stamp)
+    theta, periodic, lam = o["theta"], o["periodic"], o["spacing"]
+    sel = o["selectivity"] if weighted else None
+    found = find_pinwheels(theta, periodic, smooth, sel)
+    if math.isfinite(lam):
+        density = pinwheel_density(theta, periodic, smooth, sel, spacing=lam)
+        shuffled = shuffled_density(theta, n_shuffles, 0, periodic, smooth, sel, spacing=lam)
+    else:
+        density = shuffled = math.nan
+    return {"pinwheels": found, "count": len(found),
+            "positive": sum(1 for p in found if p[2] > 0),
+            "negative": sum(1 for p in found if p[2] < 0),
+            "density": density, "shuffled_density": shuffled}
+
+
+@st.cache_data(max_entries=16, show_spinner="Encoding patches…")
+def codes(path: str, stamp: float, data_path: str | None = None, data_stamp: float = 0.0,
+          n: int = CODE_SAMPLES) -> np.ndarray:
+    """Codes `(n, K)` of the run's model on the first n training patches of `data_path`'s run
+    (default: its own), so two models can be compared on the same data."""
+    run = _run(path, stamp)
+    data_run = run if data_path is None else _run(data_path, data_stamp)
+    x = data_run.dataset().x[:n].float()
+    with torch.no_grad():
+        z = run.model.encode(x.reshape(x.shape[0], -1))
+    return z.reshape(z.shape[0], -1).cpu().numpy()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pool_matrix(path: str, stamp: float) -> np.ndarray | None:
+    P = _run(path, stamp).model.pools()
+    return None if P is None else P.detach().cpu().numpy()
+
+
+@st.cache_data(max_entries=32, show_spinner="Analysing the run…")
+def summary(path: str, stamp: float) -> dict[str, Any]:
+    """The run's full analysis (`analyze_model`): sparsity, reconstruction, map measures."""
+    run = _run(path, stamp)
+    # The on-disk cache of analyze_run is keyed without the step the weights are from, so it
+    # could serve a stale entry for a user's run that kept training; only shipped runs use it.
+    return analyze_run(run, use_cache=run.shipped)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def metrics_history(path: str, stamp: float) -> list[dict[str, Any]]:
+    return _run(path, stamp).metrics()
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading training snapshots…")
+def snapshots(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
+    return _run(path, stamp).snapshots()

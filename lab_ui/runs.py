@@ -1,0 +1,170 @@
+"""The run picker and cached run loading, shared by every page.
+
+The picker is a sidebar selectbox keyed `run` and bound to the URL (`?run=NAME`), so a link
+reproduces the view. Runs are listed fresh on every full rerun (cheap: JSON files only), so a run
+that a background job just finished shows up without restarting anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from sparse_models.training.runs import (
+    CHECKPOINT_FILE,
+    SHIPPED_DIR,
+    WEIGHTS_FILE,
+    LoadedRun,
+    RunInfo,
+    default_runs_dir,
+    list_runs,
+    load_run,
+)
+
+RUN_KEY = "run"  # session_state key and URL query parameter of the picker
+DEFAULT_RUN_NAMES = ("topographic-5x5",)  # the shipped default map (checkpoints/README.md)
+
+
+def all_runs() -> list[RunInfo]:
+    """The user's runs (newest first), then the shipped examples; names made unique."""
+    runs = list_runs([default_runs_dir(), SHIPPED_DIR])
+    seen: set[str] = set()
+    out = []
+    for r in runs:
+        if r.name in seen:  # a user run shadowing a shipped name: keep the first one listed
+            continue
+        seen.add(r.name)
+        out.append(r)
+    return out
+
+
+def default_run_index(runs: list[RunInfo]) -> int:
+    """The run a newcomer should see first: the shipped default topographic run, else another
+    shipped topographic run, else the newest finished topographic run, else the newest finished run."""
+    usable = [i for i, r in enumerate(runs) if r.state == "completed"]
+    topo = [i for i in usable if runs[i].model == "topographic"]
+    shipped_topo = [i for i in topo if runs[i].shipped]
+    named = [i for i in shipped_topo if runs[i].name in DEFAULT_RUN_NAMES]
+    for candidates in (named, shipped_topo, topo, [i for i in usable if runs[i].shipped], usable):
+        if candidates:
+            return candidates[0]
+    return 0
+
+
+def describe_run(info: RunInfo) -> str:
+    where = "shipped example" if info.shipped else "your run"
+    if info.state == "broken":
+        return f"broken run folder · {where}"
+    steps = f"{info.steps} / {info.total_steps} steps" if info.total_steps else f"{info.steps} steps"
+    return f"{info.model} · {info.state} · {steps} · {where}"
+
+
+def run_picker_ui() -> RunInfo | None:
+    """The sidebar run picker; returns the chosen run's listing (None when there is no run)."""
+    runs = all_runs()
+    st.session_state["_runs"] = runs
+    if not runs:
+        st.selectbox("Run", ["(no runs yet)"], disabled=True, key="_run_empty")
+        st.caption("Train a model on the Train page to get a run.")
+        return None
+    names = [r.name for r in runs]
+    current = st.session_state.get(RUN_KEY)
+    if current is not None and current not in names:
+        del st.session_state[RUN_KEY]  # e.g. the folder was deleted: fall back to the default
+    name = st.selectbox("Run", names, index=default_run_index(runs), key=RUN_KEY,
+                        bind="query-params", help="Shipped example runs and your own runs, "
+                        "newest first. The choice is kept in the page's URL.")
+    info = runs[names.index(name)]
+    st.caption(describe_run(info))
+    return info
+
+
+def find_run(name: str | None) -> RunInfo | None:
+    runs = st.session_state.get("_runs") or all_runs()
+    for r in runs:
+        if r.name == name:
+            return r
+    return None
+
+
+def selected_run_info() -> RunInfo | None:
+    """The run chosen in the sidebar picker (after app.py has drawn it)."""
+    return find_run(st.session_state.get(RUN_KEY))
+
+
+def select_run(name: str) -> None:
+    """Make `name` the picker's choice on the next full rerun (call from a callback)."""
+    st.session_state[RUN_KEY] = name
+
+
+def run_stamp(path: Path | str) -> float:
+    """Modification time of the run's weights (or checkpoint): part of every cache key, so a run
+    that trains further or is retrained in place is analysed again."""
+    p = Path(path)
+    for f in (WEIGHTS_FILE, CHECKPOINT_FILE):
+        try:
+            return (p / f).stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _load_run_cached(path: str, stamp: float) -> LoadedRun:
+    return load_run(path)
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run ready for the cached analysis functions: its path and stamp form the cache key."""
+
+    path: str
+    stamp: float
+    info: RunInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def load(self) -> LoadedRun:
+        return _load_run_cached(self.path, self.stamp)
+
+
+def open_run(info: RunInfo | None) -> tuple[RunRef | None, str | None]:
+    """`(RunRef, None)` when the run can be opened, else `(None, message for the user)`."""
+    if info is None:
+        return None, "There is no run yet. Train one on the Train page."
+    if info.state == "broken":
+        return None, f"The run folder {info.name!r} cannot be used: {info.error}"
+    ref = RunRef(str(info.path), run_stamp(info.path), info)
+    try:
+        ref.load()
+    except Exception as exc:  # RunError, ConfigError, or a damaged file: say why, never trace
+        if info.state in ("running", "queued"):
+            return None, (f"{info.name} is still training and has no saved weights yet "
+                          f"(step {info.steps} of {info.total_steps}). Pick it again when it "
+                          f"has finished, or watch it on the Train page.")
+        return None, f"The run {info.name!r} cannot be opened: {exc}"
+    return ref, None
+
+
+def require_run(info: RunInfo | None = None) -> RunRef:
+    """The selected (or given) run, opened; otherwise a clear message and the page stops."""
+    info = selected_run_info() if info is None else info
+    ref, error = open_run(info)
+    if ref is None:
+        if info is None:
+            st.info(error)
+            st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+        else:
+            st.error(error)
+        st.stop()
+    if info is not None and info.state == "failed":
+        st.warning(f"Training of {info.name} failed ({info.error}); showing its last saved "
+                   f"weights.")
+    elif info is not None and info.state in ("stopped", "interrupted"):
+        st.info(f"{info.name} was {info.state} at step {info.steps} of {info.total_steps}; "
+                f"showing the weights saved then.")
+    return ref

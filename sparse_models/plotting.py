@@ -1,0 +1,360 @@
+"""Plotly figure builders for the app: arrays in, figures out (house style 9).
+
+Nothing here computes science: orientation, pinwheels, spectra and sparsity statistics come from
+`sparse_models.analysis`; these functions only lay arrays out and colour them. No streamlit.
+
+Map conventions match the analysis: unit i sits at (row, col) = (i // cols, i % cols), row 0 at
+the top; a pinwheel at (r + ½, c + ½) lies between four map pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+GREY = [[0.0, "#000000"], [1.0, "#ffffff"]]
+POS_COLOR = "#ffffff"  # +½ pinwheels
+NEG_COLOR = "#111111"  # −½ pinwheels
+MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+# --- filter tiles ---------------------------------------------------------------------------
+
+
+def tile_filters(filters: np.ndarray, grid: tuple[int, int], pad: int = 1) -> np.ndarray:
+    """Lay filters `(N, h, w)` out on a `(rows, cols)` grid, each scaled to [-1, 1].
+
+    Unit i goes to tile (i // cols, i % cols). Returns `(rows·(h+pad)+pad, cols·(w+pad)+pad)`
+    float32 with NaN in the padding and in tiles past N. Each filter is divided by its own
+    largest |value| (a zero filter stays 0), so weak and strong filters are equally visible.
+    """
+    f = np.asarray(filters, dtype=np.float32)
+    if f.ndim != 3:
+        raise ValueError(f"filters must have shape (N, h, w), got {f.shape}")
+    n, h, w = f.shape
+    rows, cols = int(grid[0]), int(grid[1])
+    if rows * cols < n:
+        raise ValueError(f"a {rows}×{cols} grid has no room for {n} filters")
+    scale = np.abs(f).reshape(n, -1).max(axis=1)
+    f = f / np.where(scale > 0, scale, 1.0)[:, None, None]
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), np.nan, dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        out[y:y + h, x:x + w] = f[i]
+    return out
+
+
+def tiles_to_uint8(tiles: np.ndarray, upscale: int = 1, background: int = 128) -> np.ndarray:
+    """A [-1, 1] tile image (NaN = padding) as a grey uint8 picture, each pixel `upscale`² px."""
+    img = np.where(np.isnan(tiles), (background / 127.5) - 1.0, tiles)
+    img = np.clip((img + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    if upscale > 1:
+        img = img.repeat(upscale, axis=0).repeat(upscale, axis=1)
+    return img
+
+
+def filter_grid_image(filters: np.ndarray, grid: tuple[int, int], pad: int = 1,
+                      upscale: int = 3) -> np.ndarray:
+    """`tile_filters` as a uint8 picture, for a quick `st.image` (live snapshots, overview)."""
+    return tiles_to_uint8(tile_filters(filters, grid, pad), upscale)
+
+
+def filter_grid_figure(
+    filters: np.ndarray,
+    grid: tuple[int, int],
+    pad: int = 1,
+    title: str | None = None,
+    hover: Mapping[str, np.ndarray] | None = None,
+    selected: int | None = None,
+    height: int = 620,
+) -> go.Figure:
+    """Zoomable grid of filters `(N, h, w)` on `grid` (rows, cols).
+
+    Trace 0 is the tile heatmap; trace 1 a scatter with one (invisible until selected) marker per
+    unit at its tile centre, carrying the unit index as `customdata[0]`, so hovering shows the
+    unit's details and clicking selects it. `hover`: extra per-unit values `(N,)` by label.
+    """
+    f = np.asarray(filters)
+    n, h, w = f.shape
+    rows, cols = int(grid[0]), int(grid[1])
+    tiles = tile_filters(f, (rows, cols), pad)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(z=tiles, colorscale=GREY, zmin=-1, zmax=1, showscale=False,
+                             hoverinfo="skip", name="filters"))
+    idx = np.arange(n)
+    r, c = np.divmod(idx, cols)
+    xs = pad + c * (w + pad) + (w - 1) / 2.0
+    ys = pad + r * (h + pad) + (h - 1) / 2.0
+    labels = list(hover or {})
+    custom = np.column_stack([idx, r, c] + [np.asarray(hover[k], dtype=float) for k in labels])
+    template = "unit %{customdata[0]} (row %{customdata[1]}, col %{customdata[2]})"
+    for j, k in enumerate(labels):
+        template += f"<br>{k}: %{{customdata[{3 + j}]:.3g}}"
+    marker_size = max(4.0, min(40.0, 560.0 / max(rows, cols)))
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers", customdata=custom, hovertemplate=template + "<extra></extra>",
+        marker=dict(symbol="square-open", size=marker_size, color="#ff2b2b", opacity=0.0,
+                    line=dict(width=2)),
+        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=0.0)),
+        selectedpoints=[selected] if selected is not None and 0 <= selected < n else None,
+        name="units", showlegend=False))
+    H, W = tiles.shape
+    fig.update_yaxes(range=[H - 0.5, -0.5], scaleanchor="x", showticklabels=False,
+                     showgrid=False, zeroline=False, constrain="domain")
+    fig.update_xaxes(range=[-0.5, W - 0.5], showticklabels=False, showgrid=False, zeroline=False,
+                     constrain="domain")
+    fig.update_layout(title=title, height=height, margin=MARGIN, dragmode="zoom",
+                      clickmode="event+select", plot_bgcolor="#808080")
+    return fig
+
+
+def filter_figure(filt: np.ndarray, title: str | None = None, height: int = 260) -> go.Figure:
+    """One filter `(h, w)` as a grey heatmap, symmetric around 0."""
+    f = np.asarray(filt, dtype=float)
+    m = float(np.abs(f).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=f, colorscale=GREY, zmin=-m, zmax=m, showscale=False,
+                               hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_layout(title=title, height=height, margin=MARGIN)
+    return fig
+
+
+# --- orientation maps -----------------------------------------------------------------------
+
+
+def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Vectorised HSV -> RGB, all inputs in [0, 1] of the same shape; returns (..., 3) floats."""
+    h = np.mod(np.asarray(h, dtype=float), 1.0)
+    s, v = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(v, dtype=float))
+    i = np.floor(h * 6.0).astype(int) % 6
+    f = h * 6.0 - np.floor(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
+    out = np.zeros(h.shape + (3,))
+    for k, (r, g, b) in enumerate(choices):
+        m = i == k
+        out[m] = np.stack([r[m], g[m], b[m]], axis=-1)
+    return out
+
+
+def orientation_rgb(theta_map: np.ndarray, selectivity_map: np.ndarray | None = None,
+                    brightness_max: float | None = None) -> np.ndarray:
+    """Colour a map: hue = orientation θ ∈ [0, π), brightness = selectivity. (rows, cols, 3) uint8.
+
+    Selectivity is divided by `brightness_max` (default: its 99th percentile) and clipped to 1,
+    so the map uses the full brightness range whatever the model's typical selectivity.
+    """
+    theta = np.asarray(theta_map, dtype=float)
+    if selectivity_map is None:
+        v = np.ones_like(theta)
+    else:
+        sel = np.asarray(selectivity_map, dtype=float)
+        top = brightness_max if brightness_max else float(np.percentile(sel, 99)) if sel.size else 1.0
+        v = np.clip(sel / top, 0.0, 1.0) if top > 0 else np.zeros_like(sel)
+    rgb = hsv_to_rgb(theta / math.pi, np.ones_like(theta), v)
+    return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def orientation_colorscale(n: int = 13) -> list[list]:
+    """The hue wheel of `orientation_rgb` (full brightness) as a Plotly colorscale over [0, 180°]."""
+    hs = np.linspace(0.0, 1.0, n)
+    rgb = hsv_to_rgb(hs, np.ones(n), np.ones(n))
+    return [[float(x), "rgb({},{},{})".format(*(int(round(255 * c)) for c in col))]
+            for x, col in zip(hs, rgb, strict=True)]
+
+
+def orientation_map_figure(
+    theta_map: np.ndarray,
+    selectivity_map: np.ndarray | None = None,
+    pinwheels: Sequence[tuple[float, float, float]] = (),
+    title: str | None = None,
+    height: int = 520,
+    show_colorbar: bool = True,
+) -> go.Figure:
+    """The orientation map (hue θ, brightness selectivity) with pinwheel centres marked.
+
+    pinwheels: `[(row, col, charge)]` as from `find_pinwheels`; +½ drawn as white circles,
+    −½ as black squares. Traces: 0 the map image, then one scatter per charge sign present,
+    then (with `show_colorbar`) an empty scatter that only carries the hue colorbar.
+    """
+    theta = np.asarray(theta_map, dtype=float)
+    rgb = orientation_rgb(theta, selectivity_map)
+    sel = np.zeros_like(theta) if selectivity_map is None else np.asarray(selectivity_map, float)
+    custom = np.stack([np.degrees(theta), sel], axis=-1)
+    fig = go.Figure(go.Image(
+        z=rgb, customdata=custom, name="map",
+        hovertemplate="row %{y}, col %{x}<br>θ = %{customdata[0]:.0f}°<br>"
+                      "selectivity %{customdata[1]:.2f}<extra></extra>"))
+    pw = np.asarray(list(pinwheels), dtype=float).reshape(-1, 3)
+    for sign, name, symbol, color, edge in ((1, "+½ pinwheel", "circle", POS_COLOR, "#000000"),
+                                            (-1, "−½ pinwheel", "square", NEG_COLOR, "#ffffff")):
+        sel_pw = pw[np.sign(pw[:, 2]) == sign]
+        if len(sel_pw) == 0:
+            continue
+        fig.add_trace(go.Scatter(
+            x=sel_pw[:, 1], y=sel_pw[:, 0], mode="markers", name=name,
+            marker=dict(symbol=symbol, size=11, color=color, line=dict(width=2, color=edge)),
+            hovertemplate=name + " at (%{y:.1f}, %{x:.1f})<extra></extra>"))
+    if show_colorbar:
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+            marker=dict(colorscale=orientation_colorscale(), cmin=0, cmax=180, color=[0],
+                        showscale=True, colorbar=dict(
+                            title="θ", tickvals=[0, 45, 90, 135, 180],
+                            ticktext=["0°", "45°", "90°", "135°", "180°"], thickness=14, len=0.8))))
+    rows, cols = theta.shape
+    fig.update_xaxes(range=[-0.5, cols - 0.5], showgrid=False, zeroline=False, constrain="domain")
+    fig.update_yaxes(range=[rows - 0.5, -0.5], showgrid=False, zeroline=False, scaleanchor="x")
+    fig.update_layout(title=title, height=height, margin=MARGIN,
+                      legend=dict(orientation="h", yanchor="top", y=-0.02, x=0))
+    return fig
+
+
+def power_spectrum_figure(
+    spectrum: np.ndarray,
+    radial_k: np.ndarray,
+    radial_power: np.ndarray,
+    spacing: float | None = None,
+    height: int = 640,
+) -> go.Figure:
+    """The 2-D power spectrum of e^{2iθ} (fft-shifted, log scale, top) and its radial average
+    (bottom). A ring at |k| = 1/Λ (dashed circle) and a vertical line mark the column spacing.
+    """
+    spec = np.asarray(spectrum, dtype=float)
+    rows, cols = spec.shape
+    ky = np.fft.fftshift(np.fft.fftfreq(rows))
+    kx = np.fft.fftshift(np.fft.fftfreq(cols))
+    floor = spec[spec > 0].min() if (spec > 0).any() else 1.0
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.6, 0.4], vertical_spacing=0.16,
+                        subplot_titles=("power, log scale", "radial average"))
+    fig.add_trace(go.Heatmap(z=np.log10(np.maximum(spec, floor)), x=kx, y=ky,
+                             colorscale="Viridis", showscale=False,
+                             hovertemplate="kx %{x:.3f}, ky %{y:.3f}<extra></extra>"), 1, 1)
+    fig.add_trace(go.Scatter(x=radial_k, y=radial_power, mode="lines+markers", name="power",
+                             showlegend=False), 2, 1)
+    ok = spacing is not None and math.isfinite(spacing) and spacing > 0
+    if ok:
+        k0 = 1.0 / spacing
+        t = np.linspace(0, 2 * np.pi, 90)
+        fig.add_trace(go.Scatter(x=k0 * np.cos(t), y=k0 * np.sin(t), mode="lines",
+                                 line=dict(color="white", dash="dash"), hoverinfo="skip",
+                                 showlegend=False), 1, 1)
+        fig.add_vline(x=k0, line_dash="dash", line_color="#ff4b4b", row=2, col=1,
+                      annotation_text=f"1/Λ, Λ = {spacing:.1f}", annotation_position="top right")
+    fig.update_xaxes(title_text="|k|, cycles / unit", row=2, col=1)
+    fig.update_yaxes(title_text="power", row=2, col=1)
+    fig.update_xaxes(range=[kx.min(), kx.max()], constrain="domain", title_text="kx", row=1,
+                     col=1)
+    fig.update_yaxes(range=[ky.min(), ky.max()], scaleanchor="x", row=1, col=1)
+    fig.update_layout(height=height, margin=MARGIN)
+    return fig
+
+
+# --- curves, histograms, maps of values -----------------------------------------------------
+
+
+def loss_curves_figure(steps: np.ndarray, terms: Mapping[str, np.ndarray], log_y: bool = False,
+                       title: str | None = None, height: int = 320) -> go.Figure:
+    """One line per loss term against the training step (the total, `loss`, drawn thicker)."""
+    fig = go.Figure()
+    for name, values in terms.items():
+        fig.add_trace(go.Scatter(x=np.asarray(steps), y=np.asarray(values, dtype=float),
+                                 mode="lines", name=name,
+                                 line=dict(width=3 if name == "loss" else 1.5)))
+    fig.update_layout(title=title, height=height, margin=MARGIN, xaxis_title="step",
+                      yaxis_type="log" if log_y else "linear",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    return fig
+
+
+def histogram_figure(counts: np.ndarray, edges: np.ndarray, title: str | None = None,
+                     x_label: str = "", log_y: bool = False, name: str = "",
+                     height: int = 300) -> go.Figure:
+    """Bars for a histogram given as `(counts (n,), edges (n+1,))`."""
+    return overlay_histograms_figure({name or "count": (counts, edges)}, title, x_label, log_y,
+                                     height)
+
+
+def overlay_histograms_figure(series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                              title: str | None = None, x_label: str = "", log_y: bool = False,
+                              height: int = 300, normalize: bool = False) -> go.Figure:
+    """Several histograms `{name: (counts, edges)}` overlaid; `normalize` shows fractions."""
+    fig = go.Figure()
+    for name, (counts, edges) in series.items():
+        c = np.asarray(counts, dtype=float)
+        e = np.asarray(edges, dtype=float)
+        if normalize and c.sum() > 0:
+            c = c / c.sum()
+        fig.add_trace(go.Bar(x=(e[:-1] + e[1:]) / 2, y=c, width=np.diff(e), name=name,
+                             opacity=0.6 if len(series) > 1 else 1.0))
+    fig.update_layout(title=title, height=height, margin=MARGIN, barmode="overlay",
+                      bargap=0, xaxis_title=x_label,
+                      yaxis_title="fraction" if normalize else "count",
+                      yaxis_type="log" if log_y else "linear",
+                      showlegend=len(series) > 1,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    return fig
+
+
+def sorted_bar_figure(values: np.ndarray, title: str | None = None, y_label: str = "",
+                      highlight_below: float | None = None, height: int = 300) -> go.Figure:
+    """Per-unit values sorted high to low; bars at or below `highlight_below` in red."""
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(-v, kind="stable")
+    colors = ["#ff4b4b" if highlight_below is not None and x <= highlight_below else "#1f77b4"
+              for x in v[order]]
+    fig = go.Figure(go.Bar(x=np.arange(v.size), y=v[order], marker_color=colors,
+                           customdata=order,
+                           hovertemplate="unit %{customdata}: %{y:.3g}<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=MARGIN, bargap=0,
+                      xaxis_title="units, sorted", yaxis_title=y_label)
+    return fig
+
+
+def map_heatmap_figure(values: np.ndarray, title: str | None = None, colorscale: str = "Viridis",
+                       zmin: float | None = None, zmax: float | None = None,
+                       value_label: str = "value", height: int = 320) -> go.Figure:
+    """A value per map position `(rows, cols)` as a heatmap (row 0 at the top)."""
+    z = np.asarray(values, dtype=float)
+    fig = go.Figure(go.Heatmap(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax,
+                               colorbar=dict(title=value_label, thickness=12),
+                               hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showgrid=False, zeroline=False)
+    fig.update_xaxes(showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(title=title, height=height, margin=MARGIN)
+    return fig
+
+
+def pool_preview_figure(coverage: np.ndarray, pool: np.ndarray | None = None,
+                        height: int = 320) -> go.Figure:
+    """Preview of a group structure on the map: how many pools cover each unit (left) and the
+    weights of one example pool (right). Both `(rows, cols)`."""
+    cov = np.asarray(coverage, dtype=float)
+    rows, cols = cov.shape
+    two = pool is not None
+    fig = make_subplots(rows=1, cols=2 if two else 1, horizontal_spacing=0.24,
+                        subplot_titles=("pools covering each unit", "one pool's weights")
+                        if two else ("pools covering each unit",))
+    fig.add_trace(go.Heatmap(z=cov, colorscale="Blues", zmin=0, zmax=max(1.0, float(cov.max())),
+                             colorbar=dict(x=0.39 if two else 1.0, thickness=10),
+                             hovertemplate="row %{y}, col %{x}: %{z:g} pools<extra></extra>"),
+                  1, 1)
+    if two:
+        w = np.asarray(pool, dtype=float)
+        fig.add_trace(go.Heatmap(z=w, colorscale="Oranges", zmin=0, zmax=max(1e-9, w.max()),
+                                 colorbar=dict(thickness=10),
+                                 hovertemplate="row %{y}, col %{x}: weight %{z:.2f}<extra></extra>"),
+                      1, 2)
+    for c in range(1, 3 if two else 2):
+        fig.update_xaxes(range=[-0.5, cols - 0.5], showgrid=False, zeroline=False,
+                         constrain="domain", row=1, col=c)
+        fig.update_yaxes(range=[rows - 0.5, -0.5], showgrid=False, zeroline=False,
+                         scaleanchor="x" if c == 1 else "x2", constrain="domain", row=1, col=c)
+    fig.update_layout(height=height, margin=MARGIN)
+    return fig

@@ -1,0 +1,351 @@
+"""AppTest of every page: renders with real runs, trains a tiny job, shows bad input plainly.
+
+Two tiny runs (a topographic map and plain sparse coding, a few seconds each) are trained once
+per module into a private runs folder ($SPARSE_LAB_RUNS); shipped runs in checkpoints/ are
+listed beside them and rendered too when present.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sparse_models.cli import main as cli_main
+from sparse_models.training.runs import RUNS_ENV, list_runs
+from sparse_models.training.runs import SHIPPED_DIR as SHIPPED
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TIMEOUT = 60  # seconds per script run: the first run imports torch and analyses a run
+TINY = ["data.n_patches=512", "train.batch_size=64", "train.log_every=5",
+        "train.snapshot_every=10", "train.threads=1"]
+PAGES = {  # page file -> text a user sees on it when all went well
+    "app_pages/overview.py": "Sparse Feature Lab",
+    "app_pages/train.py": "Train",
+    "app_pages/filters.py": "Filters",
+    "app_pages/orientation.py": "Orientation map & pinwheels",
+    "app_pages/sparsity.py": "Sparsity",
+    "app_pages/compare.py": "Compare",
+}
+
+
+@pytest.fixture(scope="module")
+def lab_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A runs folder with 'tiny-topo' (8×8 torus, 3×3 pools) and 'tiny-sc' (64 units)."""
+    runs = tmp_path_factory.mktemp("runs")
+    old = os.environ.get(RUNS_ENV)
+    os.environ[RUNS_ENV] = str(runs)
+    for model, name, extra in (
+        ("topographic", "tiny-topo", ["model.group.map_shape=[8,8]", "model.group.size=3",
+                                      "train.steps=60"]),
+        ("sparse_coding", "tiny-sc", ["model.n_units=64", "train.steps=20"]),
+    ):
+        args = ["train", model, "--out", str(runs), "--name", name, "--quiet"]
+        for s in TINY + extra:
+            args += ["--set", s]
+        assert cli_main(args) == 0
+    yield runs
+    from lab_ui.jobs import _manager_for
+
+    _manager_for(str(runs)).shutdown(wait=True)
+    if old is None:
+        os.environ.pop(RUNS_ENV, None)
+    else:
+        os.environ[RUNS_ENV] = old
+
+
+def app(page: str | None = None, run: str | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if run is not None:
+        at.query_params["run"] = run
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """All text a user reads on the page (markdown, captions, messages, titles)."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "success",
+                 "warning", "error"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def by_label(widgets, label: str):
+    found = [w for w in widgets if w.label == label]
+    assert found, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
+    return found[0]
+
+
+def no_trouble(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# --- every page renders -------------------------------------------------------------------
+
+
+def shipped_runs() -> list[str]:
+    return [r.name for r in list_runs([SHIPPED]) if r.state == "completed"]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("run", ["tiny-topo", "tiny-sc"])
+def test_every_page_renders_a_tiny_run(lab_runs: Path, page: str, run: str) -> None:
+    at = app(page, run)
+    no_trouble(at)
+    assert at.selectbox(key="run").value == run
+    assert PAGES[page] in [t.value for t in at.title]
+    assert any("Device:" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("run", shipped_runs() or [pytest.param("", marks=pytest.mark.skip(
+    reason="no shipped runs in checkpoints/ yet"))])
+def test_every_page_renders_a_shipped_run(lab_runs: Path, run: str) -> None:
+    at = app(run=run)
+    for page in PAGES:
+        at.switch_page(page)
+        at.run()
+        no_trouble(at)
+        assert at.selectbox(key="run").value == run
+
+
+def test_picker_lists_user_runs_and_shipped_runs(lab_runs: Path) -> None:
+    at = app()
+    options = at.selectbox(key="run").options
+    assert {"tiny-topo", "tiny-sc"} <= set(options)
+    assert set(shipped_runs()) <= set(options)
+    # with no shipped run, the default is the user's topographic run, not sparse coding
+    if not shipped_runs():
+        assert at.selectbox(key="run").value == "tiny-topo"
+
+
+# --- what each page shows -----------------------------------------------------------------
+
+
+def test_orientation_page_shows_pinwheel_numbers_and_reacts_to_smoothing(lab_runs: Path) -> None:
+    at = app("app_pages/orientation.py", "tiny-topo", orientation_smooth="0.5")
+    no_trouble(at)
+    labels = [m.label for m in at.metric]
+    assert {"Column spacing Λ", "Pinwheels", "Pinwheels per Λ²", "Shuffled map"} <= set(labels)
+    slider = at.slider(key="orientation_smooth")
+    assert slider.value == 0.5  # from the URL: a link reproduces the view
+    assert "pinwheels at σ = 0.5" in at.get("plotly_chart")[0].proto.spec
+    slider.set_value(2.0).run()
+    no_trouble(at)
+    assert "pinwheels at σ = 2" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_orientation_page_says_a_plain_model_has_no_topography(lab_runs: Path) -> None:
+    at = app("app_pages/orientation.py", "tiny-sc")
+    no_trouble(at)
+    assert "no pools" in texts(at) and "salt and pepper" in texts(at)
+
+
+def test_filters_page_shows_unit_details_and_replays_training(lab_runs: Path) -> None:
+    at = app("app_pages/filters.py", "tiny-topo", filters_unit="5")
+    no_trouble(at)
+    assert at.number_input(key="filters_unit").value == 5
+    assert "Unit 5" in texts(at) and "row 0, column 5" in texts(at)
+    assert {"Firing rate", "Orientation", "Selectivity"} <= {m.label for m in at.metric}
+    time = at.select_slider(key="filters_time")
+    assert time.options[0] == "step 0" and time.value.startswith("final")
+    time.set_value("step 10").run()
+    no_trouble(at)
+    assert "step 10" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_sparsity_page_compares_group_sparsity_with_l1(lab_runs: Path) -> None:
+    at = app("app_pages/sparsity.py", "tiny-topo")
+    no_trouble(at)
+    assert {"Active units per patch", "Hoyer sparseness", "Dead units"} <= \
+        {m.label for m in at.metric}
+    assert at.selectbox(key="sparsity_other").value == "tiny-sc"
+    table = at.dataframe[0].value
+    assert "clustering: active / scattered pools (< 1: clustered)" in table.index
+
+
+def test_compare_page_highlights_differences(lab_runs: Path) -> None:
+    at = app("app_pages/compare.py", "tiny-topo")
+    no_trouble(at)
+    assert at.selectbox(key="compare_a").value == "tiny-topo"
+    assert at.selectbox(key="compare_b").value != "tiny-topo"
+    assert "Settings that differ" in texts(at)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+def test_impossible_group_structure_is_explained_and_start_disabled(lab_runs: Path) -> None:
+    at = app("app_pages/train.py")
+    by_label(at.number_input, "Map rows").set_value(4)
+    by_label(at.number_input, "Map columns").set_value(4)
+    by_label(at.slider, "Pool size k (k×k)").set_value(5)
+    at.run()
+    assert not at.exception
+    assert any("neighbourhood 5×5 is larger than the 4×4 map" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+
+    by_label(at.selectbox, "Pool type").set_value("blocks")
+    by_label(at.number_input, "Map rows").set_value(16)
+    by_label(at.number_input, "Map columns").set_value(16)
+    by_label(at.slider, "Pool size k (k×k)").set_value(5)
+    at.run()
+    assert any("do not tile" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+
+    by_label(at.slider, "Pool size k (k×k)").set_value(4)
+    at.run()
+    assert not at.error and not at.button(key="train_start").disabled
+
+
+def test_broken_run_folder_gives_a_message_not_a_traceback(lab_runs: Path) -> None:
+    broken = lab_runs / "broken-run"
+    broken.mkdir(exist_ok=True)
+    (broken / "config.json").write_text("{ not json")
+    try:
+        for page in ("app_pages/filters.py", "app_pages/orientation.py"):
+            at = app(page, "broken-run")
+            assert not at.exception
+            assert any("cannot be used" in e.value for e in at.error)
+    finally:
+        (broken / "config.json").unlink()
+        broken.rmdir()
+
+
+# --- training from the page ---------------------------------------------------------------
+
+
+def test_train_page_runs_a_tiny_job_that_becomes_selectable(lab_runs: Path) -> None:
+    from lab_ui.jobs import _manager_for
+
+    at = app("app_pages/train.py")
+    by_label(at.number_input, "Map rows").set_value(8)
+    by_label(at.number_input, "Map columns").set_value(8)
+    by_label(at.slider, "Pool size k (k×k)").set_value(3)
+    by_label(at.number_input, "Patches").set_value(512)
+    by_label(at.number_input, "Steps").set_value(20)
+    by_label(at.number_input, "Batch size").set_value(64)
+    at.text_input(key="train_name").set_value("app-job")
+    at.run()
+    no_trouble(at)
+    at.button(key="train_start").click().run()
+    no_trouble(at)
+    job_id = at.session_state["train_job"]
+    status = _manager_for(str(lab_runs)).wait(job_id, timeout=60)
+    assert status.state == "completed", status.error
+    assert status.name == "app-job" and (lab_runs / "app-job" / "weights.safetensors").exists()
+
+    at.run()  # what the polling fragment triggers once the job has finished
+    no_trouble(at)
+    assert any("Finished app-job" in s.value for s in at.success)
+    assert "step 20 / 20" in at.get("progress")[-1].proto.text or any(
+        "step 20 / 20" in p.proto.text for p in at.get("progress"))
+    assert "app-job" in at.selectbox(key="run").options
+
+    at.button(key=f"train_show_{job_id}").click().run()  # "Show app-job on every page"
+    at.run()
+    assert at.selectbox(key="run").value == "app-job"
+    at.switch_page("app_pages/filters.py").run()
+    no_trouble(at)
+    assert at.selectbox(key="run").value == "app-job"
+
+
+def test_what_if_retraining_starts_from_the_current_run(lab_runs: Path) -> None:
+    from lab_ui.jobs import _manager_for
+
+    at = app("app_pages/train.py", "tiny-topo")
+    at.radio(key="train_start_topographic").set_value(
+        "The current run's weights (tiny-topo)").run()
+    no_trouble(at)
+    assert by_label(at.number_input, "Map rows").disabled  # the weights fix the map size
+    by_label(at.slider, "Pool size k (k×k)").set_value(5)
+    by_label(at.number_input, "Steps").set_value(10)
+    at.run()
+    assert any("model.group.size 3 → 5" in c.value for c in at.caption)
+    at.button(key="train_start").click().run()
+    no_trouble(at)
+    status = _manager_for(str(lab_runs)).wait(at.session_state["train_job"], timeout=60)
+    assert status.state == "completed", status.error
+
+
+def test_stop_button_stops_a_running_job(lab_runs: Path) -> None:
+    from lab_ui.jobs import _manager_for
+
+    at = app("app_pages/train.py")
+    by_label(at.number_input, "Map rows").set_value(8)
+    by_label(at.number_input, "Map columns").set_value(8)
+    by_label(at.slider, "Pool size k (k×k)").set_value(3)
+    by_label(at.number_input, "Patches").set_value(512)
+    by_label(at.number_input, "Steps").set_value(100_000)
+    by_label(at.number_input, "Batch size").set_value(64)
+    at.run()
+    at.button(key="train_start").click().run()
+    no_trouble(at)
+    job_id = at.session_state["train_job"]
+    assert not at.button(key="train_stop").disabled
+    at.button(key="train_stop").click().run()
+    status = _manager_for(str(lab_runs)).wait(job_id, timeout=60)
+    assert status.state == "stopped" and status.step < 100_000
+    at.run()
+    assert any("Stopped" in w.value for w in at.warning)
+    assert at.button(key="train_stop").disabled
+
+
+def test_sparsity_comparison_with_a_run_of_another_size_leaves_pools_out(lab_runs: Path) -> None:
+    at = app("app_pages/sparsity.py", "tiny-topo")
+    others = at.selectbox(key="sparsity_other").options
+    bigger = [o for o in others if o != "tiny-sc"]
+    if not bigger:
+        pytest.skip("no plain-L1 run with another number of units (e.g. a shipped one)")
+    at.selectbox(key="sparsity_other").set_value(bigger[0]).run()
+    no_trouble(at)
+    assert "pool statistics are left out" in texts(at)
+
+
+def test_a_failed_job_is_reported_in_the_page(lab_runs: Path) -> None:
+    from lab_ui.jobs import _manager_for
+
+    at = app("app_pages/train.py")
+    by_label(at.selectbox, "Data").set_value("folder").run()
+    at.text_input(key=by_label(at.text_input, "Image folder").key).set_value(
+        str(lab_runs / "no-such-folder"))
+    by_label(at.number_input, "Steps").set_value(5)
+    at.run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    status = _manager_for(str(lab_runs)).wait(at.session_state["train_job"], timeout=60)
+    assert status.state == "failed"
+    at.run()
+    assert not at.exception
+    assert any("failed" in e.value and "no-such-folder" in e.value for e in at.error)
+
+
+def test_without_any_run_every_page_says_so(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import lab_ui.runs
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv(RUNS_ENV, str(empty))
+    monkeypatch.setattr(lab_ui.runs, "SHIPPED_DIR", tmp_path / "no-shipped-runs")
+    at = app()
+    no_trouble(at)
+    assert "No finished topographic run yet" in texts(at)
+    for page in ("app_pages/filters.py", "app_pages/orientation.py", "app_pages/sparsity.py",
+                 "app_pages/compare.py"):
+        at.switch_page(page).run()
+        no_trouble(at)
+        assert "Train" in texts(at) and ("no run yet" in texts(at).lower()
+                                         or "needs two runs" in texts(at))
+    at.switch_page("app_pages/train.py").run()
+    no_trouble(at)
+    assert not at.button(key="train_start").disabled
