@@ -80,7 +80,7 @@ def bench_train_step(device: torch.device, batch_size: int = 256, steps: int = 2
     sec = default_sections("topographic")
     ds = load_dataset(DataConfig(**{**sec["data"], "images": tuple(sec["data"]["images"])}))
     model = build_model("topographic", {**sec["model"], "input_shape": list(ds.input_shape)}).to(device)
-    opt = torch.optim.Adam(model.param_groups(3e-3))
+    opt = torch.optim.Adam(model.param_groups(3e-3), fused=True)  # as the trainer builds it
     it = batches(ds, batch_size, device=device)
     for _ in range(10):  # warm-up
         model.train_step(*next(it), opt)

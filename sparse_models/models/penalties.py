@@ -37,6 +37,29 @@ def soft_threshold(v: torch.Tensor, thresh: torch.Tensor | float, positive: bool
     return torch.sign(v) * torch.relu(v.abs() - thresh)
 
 
+class _SoftShrink(torch.autograd.Function):
+    """shrink(u, t) = sign(u)·max(|u| − t, 0) with a per-unit threshold t: (K,) and a backward
+    pass of a few cheap elementwise ops (autograd through clamp/where costs several times more)."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = u - torch.clamp(u, -t, t)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        (out,) = ctx.saved_tensors
+        s = torch.sign(out)  # 0 where shrunk; float arithmetic beats boolean masks here
+        gs = grad * s
+        return gs * s, -gs.sum(0)
+
+
+def shrink(u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Soft-shrinkage with a learnable per-unit threshold. u: (B, K), t: (K,) >= 0 -> (B, K)"""
+    return _SoftShrink.apply(u, t)
+
+
 def lasso_objective(x: torch.Tensor, D: torch.Tensor, z: torch.Tensor, lam: float) -> torch.Tensor:
     """½‖x − zD‖² + λ‖z‖₁ summed over the batch. x: (B, P), D: (K, P), z: (B, K) -> scalar"""
     r = x - z @ D

@@ -36,7 +36,7 @@ from torch import nn
 from ..config import check
 from ..groups import GroupSpec
 from .base import SparseModel, register
-from .penalties import group_l2, lipschitz, soft_threshold
+from .penalties import group_l2, lipschitz, shrink, soft_threshold
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,7 @@ class Topographic(SparseModel):
         if self.config.encoder == "tanh":
             return self.gain * torch.tanh(x @ self.M.T + self.b)
         u = x @ self.M.T
-        t = self.b.abs()
-        return self.gain * (u - torch.clamp(u, -t, t))  # soft-shrink in two passes, not four
+        return self.gain * shrink(u, self.b.abs())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         z = self.predict(x)

@@ -80,3 +80,14 @@ def test_positive_codes_are_non_negative_and_optimal_among_them():
                          positive=True, max_iter=10000)
     f, f_sk = (float(lasso_objective(x, D, torch.as_tensor(v), 0.1)) for v in (z, z_sk))
     assert f <= f_sk * (1 + 1e-5)
+
+
+def test_learnable_shrink_matches_autograd_of_the_formula():
+    from sparse_models.models.penalties import shrink
+
+    g = torch.Generator().manual_seed(2)
+    u = torch.randn(6, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    t = torch.rand(5, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(shrink, (u, t))
+    ref = torch.sign(u) * torch.relu(u.abs() - t)
+    assert torch.allclose(shrink(u, t), ref)
