@@ -14,7 +14,7 @@ from .report import DEFAULT_SMOOTH_SIGMA, analyze_model
 
 
 def _key(run: Any, max_samples: int, smooth_sigma: float) -> str:
-    steps = run.status.get("step", run.status.get("steps", 0))
+    steps = run.status.get("steps_done", 0)
     return f"samples={max_samples};smooth={smooth_sigma:g};step={steps}"
 
 
