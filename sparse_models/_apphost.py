@@ -36,6 +36,16 @@ MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 NAV_LINK = 'a[data-testid="stSidebarNavLink"]'
 
+# The app's pages: (url path, navigation title), as app.py declares them.
+PAGES = [
+    ("", "Overview"),
+    ("train", "Train"),
+    ("filters", "Filters"),
+    ("orientation", "Orientation map & pinwheels"),
+    ("sparsity", "Sparsity"),
+    ("compare", "Compare"),
+]
+
 
 class AppServerError(RuntimeError):
     """The server did not come up (the message ends with the tail of its log)."""

@@ -27,6 +27,7 @@ from typing import Any
 from ._apphost import (
     EXCEPTION,
     MAIN,
+    PAGES,
     REPO_ROOT,
     AppServer,
     browser_now,
@@ -38,14 +39,6 @@ from ._apphost import (
     watch_script_runs,
 )
 
-PAGES = [  # (url path, navigation title), in the order the switches visit them
-    ("", "Overview"),
-    ("train", "Train"),
-    ("filters", "Filters"),
-    ("orientation", "Orientation map & pinwheels"),
-    ("sparsity", "Sparsity"),
-    ("compare", "Compare"),
-]
 VIEW_CONTROL = ("orientation", "Orientation map & pinwheels", "Smoothing")  # page, title, slider
 BENCH_STEPS = 5000  # the job only has to outlive the measurements; it is stopped after them
 

@@ -18,6 +18,7 @@ import pytest
 from sparse_models._apphost import (
     EXCEPTION,
     MAIN,
+    PAGES,
     SIDEBAR,
     AppServer,
     browser_now,
@@ -28,14 +29,6 @@ from sparse_models._apphost import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = [  # (url path, title in the navigation)
-    ("", "Overview"),
-    ("train", "Train"),
-    ("filters", "Filters"),
-    ("orientation", "Orientation map & pinwheels"),
-    ("sparsity", "Sparsity"),
-    ("compare", "Compare"),
-]
 TRAIN_STEPS = 200  # long enough for the 1 s progress refresh to show two steps, still seconds
 TRAIN_TIMEOUT_S = 75
 PROGRESS = re.compile(r"step\s+(\d+)\s*/\s*(\d+)")
