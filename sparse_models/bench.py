@@ -76,11 +76,12 @@ def bench_train_step(device: torch.device, batch_size: int = 256, steps: int = 2
     from .data import DataConfig, batches, load_dataset
     from .models import build_model
     from .presets import default_sections
+    from .training.trainer import TrainConfig, make_optimizer
 
     sec = default_sections("topographic")
     ds = load_dataset(DataConfig(**{**sec["data"], "images": tuple(sec["data"]["images"])}))
     model = build_model("topographic", {**sec["model"], "input_shape": list(ds.input_shape)}).to(device)
-    opt = torch.optim.Adam(model.param_groups(3e-3), fused=True)  # as the trainer builds it
+    opt = make_optimizer(model, TrainConfig(lr=3e-3))  # as the trainer builds it
     it = batches(ds, batch_size, device=device)
     for _ in range(10):  # warm-up
         model.train_step(*next(it), opt)

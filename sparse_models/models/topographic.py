@@ -26,7 +26,6 @@ Each step decreases E and never divides by zero, unlike a gradient step on the s
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,6 +47,8 @@ class TopographicConfig:
     inference: Literal["amortized", "optimal"] = "amortized"  # see module docstring
     encoder: Literal["tanh", "shrink"] = "shrink"  # F's nonlinearity: g·shrink(u, |b|), or g·tanh(u + b)
     l1: float = 0.3  # weight of an extra per-unit L1 penalty on z (0 = pure group sparsity)
+    encoder_decay: float = 1.0  # decoupled weight decay on M: clears the input directions that
+    # whitening leaves empty (they get no gradient and would keep their random start)
     alpha: float = 1.0  # α, weight of the prediction term ‖z − F(x)‖² (optimal mode)
     infer_steps: int = 20  # inference iterations per batch (optimal mode)
     eps: float = 1e-4  # ε inside each pool's square root
@@ -61,6 +62,8 @@ class TopographicConfig:
         check(self.inference in ("amortized", "optimal"),
               f"inference must be amortized or optimal, got {self.inference!r}")
         check(self.l1 >= 0, f"l1 must be non-negative, got {self.l1}")
+        check(self.encoder_decay >= 0,
+              f"encoder_decay must be non-negative, got {self.encoder_decay}")
         check(self.alpha >= 0, f"alpha must be non-negative, got {self.alpha}")
         check(1 <= self.infer_steps <= 1000, f"infer_steps must be in 1..1000, got {self.infer_steps}")
         check(self.eps > 0, f"eps must be positive, got {self.eps}")
@@ -80,7 +83,7 @@ class Topographic(SparseModel):
         g = torch.Generator().manual_seed(config.seed)
         D = torch.randn(K, P, generator=g)
         self.D = nn.Parameter(D / D.norm(dim=1, keepdim=True))  # (K, P)
-        self.M = nn.Parameter(torch.randn(K, P, generator=g) / math.sqrt(P))  # (K, P)
+        self.M = nn.Parameter(self.D.detach().clone())  # (K, P): starts tied, F(x) ≈ shrink(x Dᵀ)
         # A shrink threshold starting at 0 would never move (the gradient of |b| at 0 is 0).
         self.b = nn.Parameter(torch.full((K,), 0.3 if config.encoder == "shrink" else 0.0))
         self.gain = nn.Parameter(torch.ones(K))
@@ -104,6 +107,10 @@ class Topographic(SparseModel):
 
     def pools(self) -> torch.Tensor:
         return self.P
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return [{"params": [self.M], "lr": lr, "weight_decay": self.config.encoder_decay},
+                {"params": [self.D, self.b, self.gain], "lr": lr, "weight_decay": 0.0}]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """F(x) = g ⊙ tanh(x Mᵀ + b). x: (B, P) -> (B, K)"""

@@ -121,8 +121,9 @@ def make_optimizer(model: SparseModel, cfg: TrainConfig) -> torch.optim.Optimize
     """Adam or SGD over `model.param_groups(cfg.lr)` (models scale per-matrix rates there)."""
     groups = model.param_groups(cfg.lr)
     if cfg.optimizer == "adam":
-        # The fused kernel does the whole update in one pass per tensor (CPU and CUDA).
-        return torch.optim.Adam(groups, lr=cfg.lr, fused=True)
+        # AdamW: weight decay, where a model's group asks for it, is decoupled from the adaptive
+        # step (with none it is plain Adam). The fused kernel does the whole update in one pass.
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.0, fused=True)
     return torch.optim.SGD(groups, lr=cfg.lr)
 
 
