@@ -1,35 +1,27 @@
 """Sparse Feature Lab: `streamlit run app.py`.
 
-Routes to the pages in `pages/` and draws what every page shares in the sidebar: the run picker
-(kept in the URL as `?run=NAME`), the device in use and the background training jobs.
+This file only starts the server: the app itself is `lab.py` (the navigation and the sidebar)
+and `app_pages/`. Run this way, Streamlit serves it as an `st.App`, whose start-up hook begins
+importing the heavy libraries (torch, scipy, plotly) while the first browser is still loading
+Streamlit's own scripts, so the first page is drawn sooner.
 """
+
+import threading
+from contextlib import asynccontextmanager
 
 import streamlit as st
 
-import lab_ui
 
-st.set_page_config(page_title="Sparse Feature Lab", page_icon=":material/grid_on:",
-                   layout="wide")
+def _warm_imports() -> None:
+    import lab_ui  # noqa: F401  (torch, safetensors, the models)
+    import sparse_models.analysis  # noqa: F401  (scipy.ndimage)
+    import sparse_models.plotting  # noqa: F401  (plotly)
 
-PAGES = [
-    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", url_path="",
-            default=True),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
-    st.Page("app_pages/filters.py", title="Filters", icon=":material/grid_view:", url_path="filters"),
-    st.Page("app_pages/orientation.py", title="Orientation map & pinwheels",
-            icon=":material/palette:", url_path="orientation"),
-    st.Page("app_pages/sparsity.py", title="Sparsity", icon=":material/bar_chart:",
-            url_path="sparsity"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-]
 
-page = st.navigation(PAGES)
+@asynccontextmanager
+async def lifespan(_app):
+    threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+    yield
 
-with st.sidebar:
-    lab_ui.run_picker_ui()
-    lab_ui.jobs_sidebar_ui()
 
-try:
-    page.run()
-except Exception as exc:  # the last safety net: a message, never a traceback
-    st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}")
+app = st.App("lab.py", lifespan=lifespan)

@@ -18,7 +18,7 @@ from sparse_models.cli import main as cli_main
 from sparse_models.training.runs import RUNS_ENV, list_runs
 from sparse_models.training.runs import SHIPPED_DIR as SHIPPED
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "lab.py")
 TIMEOUT = 60  # seconds per script run: the first run imports torch and analyses a run
 TINY = ["data.n_patches=512", "train.batch_size=64", "train.log_every=5",
         "train.snapshot_every=10", "train.threads=1"]

@@ -1,0 +1,35 @@
+"""Sparse Feature Lab's main script (`streamlit run app.py` serves it; see app.py).
+
+Routes to the pages in `app_pages/` and draws what every page shares in the sidebar: the run picker
+(kept in the URL as `?run=NAME`), the device in use and the background training jobs.
+"""
+
+import streamlit as st
+
+import lab_ui
+
+st.set_page_config(page_title="Sparse Feature Lab", page_icon=":material/grid_on:",
+                   layout="wide")
+
+PAGES = [
+    st.Page("app_pages/overview.py", title="Overview", icon=":material/home:", url_path="",
+            default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("app_pages/filters.py", title="Filters", icon=":material/grid_view:", url_path="filters"),
+    st.Page("app_pages/orientation.py", title="Orientation map & pinwheels",
+            icon=":material/palette:", url_path="orientation"),
+    st.Page("app_pages/sparsity.py", title="Sparsity", icon=":material/bar_chart:",
+            url_path="sparsity"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+]
+
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    lab_ui.run_picker_ui()
+    lab_ui.jobs_sidebar_ui()
+
+try:
+    page.run()
+except Exception as exc:  # the last safety net: a message, never a traceback
+    st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}")
