@@ -29,7 +29,8 @@ from sparse_models._apphost import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TRAIN_STEPS = 200  # long enough for the 1 s progress refresh to show two steps, still seconds
+TRAIN_STEPS = 1500  # a few seconds: long enough for the 1 s progress refresh to show it moving
+# (not the default 2000: typing the value already there would not rerun the page)
 TRAIN_TIMEOUT_S = 75
 PROGRESS = re.compile(r"step\s+(\d+)\s*/\s*(\d+)")
 _IMAGE_SHOWN_JS = """() => Array.from(document.querySelectorAll(
