@@ -5,7 +5,7 @@ import streamlit as st
 import lab_ui
 from lab_ui import analysis
 from sparse_models.models import available_models
-from sparse_models.plotting import filter_grid_image, orientation_map_figure
+from sparse_models.plotting import filter_grid_image, orientation_map_image
 
 ENERGIES = {
     "topographic": r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\sum_j\sqrt{\textstyle\sum_{i\in P_j}"
@@ -77,13 +77,14 @@ def model_section_ui(name: str, description: str) -> None:
         pooled = analysis.has_pools(ref)
         o = analysis.orientation(ref.path, ref.stamp)
         p = analysis.pinwheels(ref.path, ref.stamp, 1.0)
-        fig = orientation_map_figure(o["theta"], o["selectivity"], p["pinwheels"], height=420,
-                                     title="Orientation map and pinwheels" if pooled else
-                                     "Orientation map: salt and pepper")
-        st.plotly_chart(fig, key=f"overview_map_{name}")
+        st.markdown("**Orientation map and pinwheels**" if pooled else
+                    "**Orientation map: salt and pepper**")
+        # A picture, not a chart: the first page must not wait for the Plotly library.
+        st.image(orientation_map_image(o["theta"], o["selectivity"], p["pinwheels"]),
+                 width=420)
         if pooled:
-            st.caption("Hue: preferred orientation; brightness: selectivity; ● +½ and ■ −½ "
-                       "pinwheel centres. Details on the Orientation map page.")
+            st.caption("Hue: preferred orientation; brightness: selectivity; ○ +½ and ■ −½ "
+                       "pinwheel centres. Hover and details on the Orientation map page.")
         else:
             st.caption("Without pools the units are in no particular order: neighbours prefer "
                        "unrelated orientations, so the map has no domains (compare above).")

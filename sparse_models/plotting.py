@@ -161,6 +161,33 @@ def orientation_rgb(theta_map: np.ndarray, selectivity_map: np.ndarray | None = 
     return np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def orientation_map_image(theta_map: np.ndarray, selectivity_map: np.ndarray | None = None,
+                          pinwheels: Sequence[tuple[float, float, float]] = (),
+                          cell: int = 24) -> np.ndarray:
+    """The orientation map as a static picture `(rows·cell, cols·cell, 3)` uint8, pinwheels
+    drawn as in `orientation_map_figure` (+½ white circles, −½ black squares).
+
+    For places that need no hover (the Overview): a picture is drawn by the browser at once,
+    where a Plotly chart first loads the Plotly library.
+    """
+    from PIL import Image, ImageDraw
+
+    rgb = orientation_rgb(theta_map, selectivity_map)
+    rows, cols = rgb.shape[:2]
+    img = Image.fromarray(rgb).resize((cols * cell, rows * cell), Image.NEAREST)
+    draw = ImageDraw.Draw(img)
+    r = max(3, cell // 3)
+    for row, col, charge in pinwheels:
+        # Map coordinates are cell centres: (row, col) -> pixel ((col + 0.5)·cell, ...).
+        x, y = (col + 0.5) * cell, (row + 0.5) * cell
+        box = (x - r, y - r, x + r, y + r)
+        if charge > 0:
+            draw.ellipse(box, fill=POS_COLOR, outline="#000000", width=2)
+        else:
+            draw.rectangle(box, fill=NEG_COLOR, outline="#ffffff", width=2)
+    return np.asarray(img)
+
+
 def orientation_colorscale(n: int = 13) -> list[list]:
     """The hue wheel of `orientation_rgb` (full brightness) as a Plotly colorscale over [0, 180°]."""
     hs = np.linspace(0.0, 1.0, n)

@@ -130,3 +130,17 @@ def test_map_heatmap_and_pool_preview() -> None:
     prev = P.pool_preview_figure(np.full((5, 5), 9.0), np.eye(5))
     assert len(prev.data) == 2 and prev.data[0].zmin == 0 and prev.data[0].zmax == 9.0
     assert len(P.pool_preview_figure(np.ones((5, 5))).data) == 1
+
+
+def test_orientation_map_image_draws_the_map_and_its_pinwheels():
+    from sparse_models.plotting import orientation_map_image, orientation_rgb
+
+    theta = np.tile(np.linspace(0, np.pi, 6, endpoint=False), (4, 1))
+    sel = np.ones_like(theta)
+    img = orientation_map_image(theta, sel, [(1.0, 2.0, 0.5), (2.0, 4.0, -0.5)], cell=10)
+    assert img.shape == (40, 60, 3) and img.dtype == np.uint8
+    plain = orientation_map_image(theta, sel, [], cell=10)
+    assert np.array_equal(plain[5, 5], orientation_rgb(theta, sel)[0, 0])  # cell colours kept
+    assert tuple(img[15, 25]) == (255, 255, 255)  # +½: white disc at row 1.5, col 2.5 cells
+    assert tuple(img[25, 45]) == (17, 17, 17)  # −½: dark square at row 2.5, col 4.5 cells
+    assert np.array_equal(img[35, 5], plain[35, 5])  # far from markers: untouched
