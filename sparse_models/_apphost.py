@@ -342,6 +342,17 @@ def wait_rerun(page: Any, since_ms: float, timeout_ms: float = 30_000,
     return float(handle.json_value())
 
 
+def set_train_steps(page: Any, steps: int) -> None:
+    """On the Train page: type `steps` into "Steps" and wait for the page to take it."""
+    field = page.locator(MAIN).get_by_label("Steps", exact=True)
+    since = browser_now(page)
+    field.fill(str(steps))
+    field.press("Enter")
+    wait_rerun(page, since)
+    if field.input_value() != str(steps):
+        raise AppPageError(f"Steps shows {field.input_value()!r} after typing {steps}")
+
+
 def click_nav(page: Any, title: str, timeout_ms: float = 30_000) -> None:
     """Click the sidebar link `title` and wait until that page's script run has been drawn."""
     since = browser_now(page)

@@ -35,6 +35,7 @@ from ._apphost import (
     launch_chromium,
     nav_link,
     open_page,
+    set_train_steps,
     wait_rerun,
     watch_script_runs,
 )
@@ -121,11 +122,7 @@ def _start_job(page: Any, base_url: str, steps: int) -> tuple[float, float]:
     """
     open_page(page, base_url, "train", "Train")
     main = page.locator(MAIN)
-    field = main.get_by_label("Steps", exact=True)
-    since = browser_now(page)
-    field.fill(str(steps))
-    field.press("Enter")
-    wait_rerun(page, since)
+    set_train_steps(page, steps)
     before = _main_image_srcs(page)
     start = main.get_by_role("button", name="Start training", exact=True)
     start.wait_for(state="visible")

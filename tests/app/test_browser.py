@@ -24,6 +24,7 @@ from sparse_models._apphost import (
     browser_now,
     click_nav,
     open_page,
+    set_train_steps,
     wait_rerun,
 )
 
@@ -111,12 +112,7 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
     open_page(page, lab_server.url, "train", "Train")
     main = page.locator(MAIN)
 
-    steps = main.get_by_label("Steps", exact=True)
-    since = browser_now(page)
-    steps.fill(str(TRAIN_STEPS))
-    steps.press("Enter")
-    wait_rerun(page, since)
-    assert steps.input_value() == str(TRAIN_STEPS)
+    set_train_steps(page, TRAIN_STEPS)  # raises if the field does not show them
 
     main.get_by_role("button", name="Start training", exact=True).click()
     seen: dict[int, int] = {}  # step -> total, as the progress text showed them

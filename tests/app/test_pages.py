@@ -224,16 +224,22 @@ def test_broken_run_folder_gives_a_message_not_a_traceback(lab_runs: Path) -> No
 # --- training from the page ---------------------------------------------------------------
 
 
-def test_train_page_runs_a_tiny_job_that_becomes_selectable(lab_runs: Path) -> None:
-    from lab_ui.jobs import _manager_for
-
+def tiny_train_page(steps: int) -> AppTest:
+    """The Train page set up for a small job: an 8×8 map, 3×3 pools, 512 patches, batch 64."""
     at = app("app_pages/train.py")
     by_label(at.number_input, "Map rows").set_value(8)
     by_label(at.number_input, "Map columns").set_value(8)
     by_label(at.slider, "Pool size k (k×k)").set_value(3)
     by_label(at.number_input, "Patches").set_value(512)
-    by_label(at.number_input, "Steps").set_value(20)
+    by_label(at.number_input, "Steps").set_value(steps)
     by_label(at.number_input, "Batch size").set_value(64)
+    return at
+
+
+def test_train_page_runs_a_tiny_job_that_becomes_selectable(lab_runs: Path) -> None:
+    from lab_ui.jobs import _manager_for
+
+    at = tiny_train_page(steps=20)
     at.text_input(key="train_name").set_value("app-job")
     at.run()
     no_trouble(at)
@@ -280,13 +286,7 @@ def test_what_if_retraining_starts_from_the_current_run(lab_runs: Path) -> None:
 def test_stop_button_stops_a_running_job(lab_runs: Path) -> None:
     from lab_ui.jobs import _manager_for
 
-    at = app("app_pages/train.py")
-    by_label(at.number_input, "Map rows").set_value(8)
-    by_label(at.number_input, "Map columns").set_value(8)
-    by_label(at.slider, "Pool size k (k×k)").set_value(3)
-    by_label(at.number_input, "Patches").set_value(512)
-    by_label(at.number_input, "Steps").set_value(100_000)
-    by_label(at.number_input, "Batch size").set_value(64)
+    at = tiny_train_page(steps=100_000)
     at.run()
     at.button(key="train_start").click().run()
     no_trouble(at)
