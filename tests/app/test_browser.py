@@ -113,6 +113,7 @@ def test_train_in_the_browser(browser_page: Any, lab_server: AppServer,
     main = page.locator(MAIN)
 
     set_train_steps(page, TRAIN_STEPS)  # raises if the field does not show them
+    assert f"steps={TRAIN_STEPS}" in page.url, f"the Train settings are not in the URL: {page.url}"
 
     main.get_by_role("button", name="Start training", exact=True).click()
     seen: dict[int, int] = {}  # step -> total, as the progress text showed them

@@ -349,3 +349,14 @@ def test_without_any_run_every_page_says_so(tmp_path: Path,
     at.switch_page("app_pages/train.py").run()
     no_trouble(at)
     assert not at.button(key="train_start").disabled
+
+
+def test_train_settings_live_in_the_url(lab_runs: Path) -> None:
+    """A link carries the what-if settings (the browser writes them into the URL; that half is
+    Streamlit's `bind`, seen in tests/app/test_browser.py's screenshots and by hand)."""
+    at = app("app_pages/train.py", train_topographic_scratch_size="3",
+             train_topographic_scratch_rows="8", train_topographic_scratch_cols="8")
+    assert not at.exception  # (jobs of earlier tests may still be listed, failed ones too)
+    assert by_label(at.slider, "Pool size k (k×k)").value == 3
+    assert by_label(at.number_input, "Map rows").value == 8
+    assert "8×8" in texts(at) or "64 pools" in texts(at)  # the pool preview follows them
