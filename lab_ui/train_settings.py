@@ -27,6 +27,7 @@ LABELS = {
     "lam": "λ (sparsity weight)",
     "l1": "Extra L1 weight (per unit)",
     "alpha": "α (prediction weight, optimal inference)",
+    "encoder_decay": "Encoder weight decay",
     "inference": "Inference",
     "encoder": "Encoder nonlinearity",
     "infer_steps": "Inference steps (optimal mode)",
@@ -40,6 +41,9 @@ LABELS = {
 HELP = {
     "lam": "Weight of the (group) sparsity penalty: larger means fewer active units/pools.",
     "l1": "Adds l1·Σ|z| on top of the group penalty; 0 gives pure group sparsity.",
+    "encoder_decay": "Decoupled weight decay on the encoder M. It clears the input directions "
+                     "that whitening leaves empty (they get no gradient), so encoder filters "
+                     "look clean instead of noisy. 0 turns it off.",
 }
 MAX_UNITS = 48 * 48
 
