@@ -105,10 +105,10 @@ else:
     if kind != "decoder":
         st.caption("Snapshots record the decoder filters; showing those.")
 if kind == "encoder" and snap_index is None:
-    st.caption("Encoder filters often look noisy: the parts of a filter at frequencies the "
-               "whitened patches never contain get no gradient and keep their random initial "
-               "values. They do not change the code; the decoder filters show what each unit "
-               "stands for.")
+    st.caption("Encoder filters are the detectors F(x) uses; they are sharper than the "
+               "decoder's atoms because the patches are whitened. Parts of a filter at "
+               "frequencies the patches never contain get no gradient: the topographic model's "
+               "encoder weight decay clears them (with it set to 0 they stay as random noise).")
 
 if shown.shape[0] != n_units:
     st.error(f"{ref.name} has {shown.shape[0]} filters but a {rows}×{cols} map; cannot lay "
