@@ -15,7 +15,7 @@ from sparse_models.analysis import (
     firing_frequency,
     group_norms,
 )
-from sparse_models.analysis.sparsity import default_threshold, hoyer_sparsity
+from sparse_models.analysis.sparsity import default_threshold, hoyer_sparsity, pool_clustering
 from sparse_models.models import get_entry
 from sparse_models.models.base import SparseModel
 from sparse_models.plotting import (
@@ -35,25 +35,12 @@ def code_stats(z: np.ndarray, P: np.ndarray | None, threshold: float) -> dict[st
            "Hoyer sparseness of units": float(np.nanmean(hoyer_sparsity(z))),
            "dead units": int((firing_frequency(z, threshold) <= 0).sum())}
     if P is not None:
-        g = group_norms(z, P)
-        pools_on = float((g > threshold).sum(axis=1).mean())
-        scattered = scattered_pools(z, P, threshold)
-        out["active pools per patch"] = pools_on
-        out["… if those units were scattered at random"] = scattered
-        out["clustering: active / scattered pools (< 1: clustered)"] = (
-            pools_on / scattered if scattered > 0 else np.nan)
-        out["Hoyer sparseness of pool norms"] = float(np.nanmean(hoyer_sparsity(g)))
+        c = pool_clustering(z, P, threshold)
+        out["active pools per patch"] = c["active_pools"]
+        out["… if those units were scattered at random"] = c["scattered_pools"]
+        out["clustering: active / scattered pools (< 1: clustered)"] = c["ratio"]
+        out["Hoyer sparseness of pool norms"] = float(np.nanmean(hoyer_sparsity(group_norms(z, P))))
     return out
-
-
-def scattered_pools(z: np.ndarray, P: np.ndarray, threshold: float, n_perm: int = 5) -> float:
-    """Active pools per patch when the units' places on the map are shuffled (one permutation
-    for all patches, so every unit keeps its own activity): what the same activity would switch
-    on with no grouping. Mean over `n_perm` permutations."""
-    rng = np.random.default_rng(0)
-    counts = [(group_norms(z[:, rng.permutation(z.shape[1])], P) > threshold).sum(axis=1).mean()
-              for _ in range(n_perm)]
-    return float(np.mean(counts))
 
 
 def _has_pools(model: str) -> bool:

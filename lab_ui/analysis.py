@@ -17,7 +17,6 @@ import torch
 from sparse_models.analysis import (
     column_spacing,
     find_pinwheels,
-    orientation_map,
     pinwheel_density,
     power_spectrum,
     preferred_orientation,
@@ -71,9 +70,8 @@ def orientation(path: str, stamp: float) -> dict[str, Any]:
     """Everything about the map that does not depend on the smoothing: θ and selectivity maps,
     the column spacing Λ and the power spectrum. Done once per run."""
     run = _run(path, stamp)
-    kinds = run.model.filter_kinds()
-    f = run.filters("decoder" if "decoder" in kinds else kinds[0])
-    theta, sel = orientation_map(f, run.map_shape)
+    rows, cols = run.map_shape
+    theta, sel = (a.reshape(rows, cols) for a in unit_orientation(path, stamp))
     periodic = run.map_periodic
     spec, radial_k, radial_p = power_spectrum(theta, periodic)
     return {"theta": theta, "selectivity": sel, "periodic": periodic,
@@ -122,10 +120,8 @@ def pool_matrix(path: str, stamp: float) -> np.ndarray | None:
 @st.cache_data(max_entries=32, show_spinner="Analysing the run…")
 def summary(path: str, stamp: float) -> dict[str, Any]:
     """The run's full analysis (`analyze_model`): sparsity, reconstruction, map measures."""
-    run = _run(path, stamp)
-    # The on-disk cache of analyze_run is keyed without the step the weights are from, so it
-    # could serve a stale entry for a user's run that kept training; only shipped runs use it.
-    return analyze_run(run, use_cache=run.shipped)
+    # analyze_run's on-disk cache is keyed by the run's step count, so it serves user runs too.
+    return analyze_run(_run(path, stamp))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

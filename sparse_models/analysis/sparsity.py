@@ -102,6 +102,27 @@ def hoyer_sparsity(codes: np.ndarray | torch.Tensor) -> np.ndarray:
         return np.where(l2 > 0, (math.sqrt(k) - l1 / l2) / (math.sqrt(k) - 1), np.nan)
 
 
+def pool_clustering(codes: np.ndarray | torch.Tensor, pool_matrix: np.ndarray | torch.Tensor,
+                    threshold: float, n_perm: int = 5, seed: int = 0) -> dict[str, float]:
+    """Do active units cluster in pools? (SCIENCE.md §6: does grouping group?)
+
+    `active_pools`: pools with norm > threshold per sample (mean). `scattered_pools`: the same
+    with the units' places on the map shuffled (one permutation for all samples, so every unit
+    keeps its own activity), mean over `n_perm` permutations: what the same activity would
+    switch on with no grouping. `ratio` = active / scattered, < 1 when activity clusters
+    (nan when nothing is active). codes: (B, K), pool_matrix: (J, K).
+    """
+    z = _codes(codes)
+    P = as_numpy(pool_matrix).astype(z.dtype, copy=False)
+    active = float((group_norms(z, P) > threshold).sum(axis=1).mean())
+    rng = np.random.default_rng(seed)
+    scattered = float(np.mean([
+        (group_norms(z[:, rng.permutation(z.shape[1])], P) > threshold).sum(axis=1).mean()
+        for _ in range(n_perm)]))
+    return {"active_pools": active, "scattered_pools": scattered,
+            "ratio": active / scattered if scattered > 0 else math.nan}
+
+
 def sparsity_summary(
     codes: np.ndarray | torch.Tensor,
     pool_matrix: np.ndarray | torch.Tensor | None = None,

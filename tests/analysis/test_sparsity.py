@@ -92,3 +92,19 @@ def test_summary_values():
     expected = np.mean([(2 - 3 / math.sqrt(5)) / 1, (2 - (3 + 1e-5) / math.sqrt(9 + 1e-10))])
     assert s["hoyer"] == pytest.approx(expected)
     assert all(isinstance(v, int | float) for v in s.values())
+
+
+def test_pool_clustering_tells_clustered_from_scattered_activity():
+    from sparse_models.analysis.sparsity import pool_clustering
+    from sparse_models.groups import GroupSpec
+
+    P = GroupSpec(kind="blocks", map_shape=(4, 4), size=2).pool_matrix()  # 4 pools of 4 units
+    block = np.zeros((1, 16))
+    block[0, [0, 1, 4, 5]] = 1.0  # four active units filling one pool
+    clustered = pool_clustering(block, P, threshold=0.5, n_perm=20)
+    assert clustered["active_pools"] == 1.0
+    assert clustered["scattered_pools"] > 2.0  # shuffled, they spread over several pools
+    assert clustered["ratio"] < 0.5
+    spread = np.zeros((1, 16))
+    spread[0, [0, 2, 8, 10]] = 1.0  # one unit in each pool: nothing to gain by clustering
+    assert pool_clustering(spread, P, threshold=0.5, n_perm=20)["ratio"] >= 1.0
