@@ -74,13 +74,14 @@ def bench_train_step(device: torch.device, batch_size: int = 256, steps: int = 2
     matmul FLOP rate."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from .config import from_dict
     from .data import DataConfig, batches, load_dataset
     from .models import build_model
     from .presets import default_sections
     from .training.trainer import TrainConfig, make_optimizer
 
     sec = default_sections("topographic")
-    ds = load_dataset(DataConfig(**{**sec["data"], "images": tuple(sec["data"]["images"])}))
+    ds = load_dataset(from_dict(DataConfig, sec["data"]))
     model = build_model("topographic", {**sec["model"], "input_shape": list(ds.input_shape)}).to(device)
     opt = make_optimizer(model, TrainConfig(lr=3e-3))  # as the trainer builds it
     it = batches(ds, batch_size, device=device)
