@@ -5,8 +5,9 @@
 2. Throughput of the training step (samples/s) and the fraction of this machine's measured fp32
    matmul peak it reaches (FLOPs counted by torch's FlopCounterMode on a real step).
 3. Batched FISTA against scikit-learn's `sparse_encode` (lasso_cd) on 2,000 12×12 natural
-   patches with 256 learned atoms, for several λ, timed at a matched objective (the first
-   iteration count whose objective is within 1e-4 relative of scikit-learn's).
+   patches with 256 learned atoms, for several λ (0.5 is the sparse-coding model's default),
+   timed at a matched objective: FISTA's per-sample stopping tolerance is the loosest at which
+   its objective is within 1e-4 relative of scikit-learn's.
 Every ratio is between figures measured in this same run.
 """
 
@@ -120,11 +121,17 @@ def learned_dictionary(n_atoms: int = 256, steps: int = 150) -> torch.Tensor:
 
 
 def bench_fista(D: torch.Tensor, lam: float, n_patches: int = 2000) -> dict[str, Any]:
-    """FISTA vs scikit-learn's lasso_cd on held-out patches, timed at a matched objective."""
+    """FISTA vs scikit-learn's lasso_cd on held-out patches, timed at a matched objective.
+
+    scikit-learn runs with its defaults (each sample stops at a duality gap ≤ 1e-4·‖x‖²). Our
+    FISTA stops each sample by the same kind of test, with the loosest tolerance (on a grid of
+    10^(-k/8)) at which its total objective is within 1e-4 (relative) of scikit-learn's; that
+    search is not timed, the solve at the tolerance found is (best of 3, ‖D‖² included).
+    """
     from sklearn.decomposition import sparse_encode
 
     from .data import DataConfig, load_dataset
-    from .models.penalties import fista, lasso_objective, lipschitz
+    from .models.penalties import fista_solve, lasso_objective, lipschitz
 
     x = load_dataset(DataConfig(n_patches=n_patches, seed=1)).x  # (n, 144), not the training draw
 
@@ -138,25 +145,27 @@ def bench_fista(D: torch.Tensor, lam: float, n_patches: int = 2000) -> dict[str,
     sk_s = time.perf_counter() - t
     target = objective(z_sk)
 
-    L = lipschitz(D)
-    n_iter = 0
-    for n in (10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400):
-        if objective(fista(x, D, lam, n, L=L)) <= target * (1 + 1e-4):
-            n_iter = n
-            break
     out: dict[str, Any] = {"lam": lam, "sklearn_s": sk_s, "sklearn_objective": target,
-                           "fista_iters": None, "speedup": None}
-    if n_iter == 0:
+                           "fista_tol": None, "fista_iters": None, "speedup": None}
+    L = lipschitz(D)
+    tol = None
+    for k in range(16, 73):  # tol from 1e-2 down to 1e-9
+        z, info = fista_solve(x, D, lam, n_iter=5000, tol=10 ** (-k / 8), L=L)
+        if objective(z) <= target * (1 + 1e-4):
+            tol = 10 ** (-k / 8)
+            break
+    if tol is None:
         return out
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
-        z = fista(x, D, lam, n_iter, L=lipschitz(D))  # the Lipschitz constant is timed too
+        z, info = fista_solve(x, D, lam, n_iter=5000, tol=tol)  # ‖D‖² is timed too
         best = min(best, time.perf_counter() - t)
     obj = objective(z)
-    out.update(fista_iters=n_iter, fista_s=best, fista_objective=obj,
-               rel_gap=(obj - target) / abs(target), speedup=sk_s / best,
-               nonzeros=float((z != 0).sum(1).float().mean()))
+    its = info.iterations.float()
+    out.update(fista_tol=tol, fista_iters=float(its.mean()), fista_iters_max=int(its.max()),
+               fista_s=best, fista_objective=obj, rel_gap=(obj - target) / abs(target),
+               speedup=sk_s / best, nonzeros=float((z != 0).sum(1).float().mean()))
     return out
 
 
@@ -196,9 +205,10 @@ def run_library_bench(quick: bool = False, device: str = "auto") -> dict[str, An
         head = (f"lasso λ={lam:g}, {500 if quick else 2000} patches × 256 learned atoms: "
                 f"sklearn lasso_cd {fb['sklearn_s']:.3f} s")
         if fb["speedup"] is None:
-            print(head + "; FISTA did not reach its objective within 2400 iterations")
+            print(head + "; FISTA did not reach its objective down to tol 1e-9")
             continue
-        print(head + f"; batched FISTA {fb['fista_iters']} iterations {fb['fista_s']:.3f} s "
-              f"(rel. objective gap {fb['rel_gap']:+.1e}, {fb['nonzeros']:.1f} non-zeros/patch) "
+        print(head + f"; batched FISTA {fb['fista_s']:.3f} s at tol {fb['fista_tol']:.1e} "
+              f"({fb['fista_iters']:.0f} iterations/patch on average, {fb['fista_iters_max']} at most; "
+              f"rel. objective gap {fb['rel_gap']:+.1e}, {fb['nonzeros']:.1f} non-zeros/patch) "
               f"-> {fb['speedup']:.1f}× faster (target ≥ {TARGETS['fista_speedup']:g}×)")
     return out

@@ -66,8 +66,11 @@ class SparseCoding(SparseModel):
         """Optimal codes z*: (B, K) for x: (B, P)."""
         c = self.config
         D = self.D.detach()
-        solve = fista if c.solver == "fista" else ista
-        return solve(x, D, c.lam, c.n_iter, c.positive, L=lipschitz(D))
+        if c.solver == "ista":
+            return ista(x, D, c.lam, c.n_iter, c.positive, L=lipschitz(D))
+        # A fixed number of global steps: on training batches (a few hundred rows) per-row
+        # backtracking costs more in small-tensor overhead than its better steps save.
+        return fista(x, D, c.lam, c.n_iter, c.positive, L=lipschitz(D), backtrack=False)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.D
