@@ -126,7 +126,8 @@ def bench_fista(D: torch.Tensor, lam: float, n_patches: int = 2000) -> dict[str,
     scikit-learn runs with its defaults (each sample stops at a duality gap ≤ 1e-4·‖x‖²). Our
     FISTA stops each sample by the same kind of test, with the loosest tolerance (on a grid of
     10^(-k/8)) at which its total objective is within 1e-4 (relative) of scikit-learn's; that
-    search is not timed, the solve at the tolerance found is (best of 3, ‖D‖² included).
+    search is not timed; the solve at the tolerance found is (‖D‖² included). Both solvers are
+    timed best of 3, interleaved.
     """
     from sklearn.decomposition import sparse_encode
 
@@ -139,10 +140,13 @@ def bench_fista(D: torch.Tensor, lam: float, n_patches: int = 2000) -> dict[str,
         z = torch.as_tensor(z, dtype=torch.float64)
         return float(lasso_objective(x.double(), D.double(), z, lam))
 
-    t = time.perf_counter()
-    z_sk = sparse_encode(x.double().numpy(), D.double().numpy(), algorithm="lasso_cd",
-                         alpha=lam, max_iter=5000)
-    sk_s = time.perf_counter() - t
+    def run_sklearn() -> tuple[np.ndarray, float]:
+        t = time.perf_counter()
+        z = sparse_encode(x.double().numpy(), D.double().numpy(), algorithm="lasso_cd",
+                          alpha=lam, max_iter=5000)
+        return z, time.perf_counter() - t
+
+    z_sk, sk_s = run_sklearn()
     target = objective(z_sk)
 
     out: dict[str, Any] = {"lam": lam, "sklearn_s": sk_s, "sklearn_objective": target,
@@ -157,13 +161,16 @@ def bench_fista(D: torch.Tensor, lam: float, n_patches: int = 2000) -> dict[str,
     if tol is None:
         return out
     best = float("inf")
-    for _ in range(3):
+    for rep in range(3):  # best of 3 for both, interleaved, so that a slow spell hits both
+        if rep:
+            sk_s = min(sk_s, run_sklearn()[1])
         t = time.perf_counter()
         z, info = fista_solve(x, D, lam, n_iter=5000, tol=tol)  # ‖D‖² is timed too
         best = min(best, time.perf_counter() - t)
     obj = objective(z)
     its = info.iterations.float()
-    out.update(fista_tol=tol, fista_iters=float(its.mean()), fista_iters_max=int(its.max()),
+    out.update(sklearn_s=sk_s, fista_tol=tol, fista_iters=float(its.mean()),
+               fista_iters_max=int(its.max()),
                fista_s=best, fista_objective=obj, rel_gap=(obj - target) / abs(target),
                speedup=sk_s / best, nonzeros=float((z != 0).sum(1).float().mean()))
     return out

@@ -83,3 +83,38 @@ def test_topographic_pools_come_from_its_group_spec():
     m = build_model("topographic", {"input_shape": [6, 6], "group": spec})
     assert m.pools().shape == (4, 16)
     assert not m.map_periodic
+
+
+@pytest.mark.parametrize("l1", [0.0, 0.3])
+def test_topographic_hand_gradients_match_autograd(l1):
+    m = build_model("topographic", {"l1": l1}).double()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # thresholds of both signs and one at 0, uneven gains
+        m.b.copy_(torch.rand(m.n_units, generator=g, dtype=torch.float64) * 0.6 - 0.1)
+        m.b[0] = 0.0
+        m.gain.copy_(torch.rand(m.n_units, generator=g, dtype=torch.float64) + 0.5)
+    x = torch.randn(48, 144, generator=g, dtype=torch.float64)
+    terms, grads = m.amortized_gradients(x)
+    m.zero_grad()
+    ref = m.loss(x)
+    ref["loss"].backward()
+    assert set(terms) == set(ref)
+    for k in ref:
+        assert torch.allclose(terms[k], ref[k].detach(), rtol=1e-12), k
+    for grad, p in zip(grads, (m.M, m.D, m.b, m.gain), strict=True):
+        assert torch.allclose(grad, p.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_topographic_fused_train_step_is_the_backprop_step():
+    from sparse_models.models.base import SparseModel
+    from sparse_models.training.trainer import TrainConfig, make_optimizer
+
+    x = torch.randn(64, 144, generator=torch.Generator().manual_seed(4))
+    fused, plain = build_model("topographic", {}), build_model("topographic", {})
+    opts = [make_optimizer(m, TrainConfig(lr=3e-3)) for m in (fused, plain)]
+    for _ in range(5):
+        a = fused.train_step(x, None, opts[0])
+        b = SparseModel.train_step(plain, x, None, opts[1])  # autograd through loss()
+        assert torch.allclose(a["loss"], b["loss"], rtol=1e-5)
+    for p, q in zip(fused.parameters(), plain.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-5)
