@@ -16,6 +16,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,9 +172,37 @@ def _finish_shipped(run_dir: Path) -> None:
     (Path(run_dir) / "checkpoint.safetensors").unlink(missing_ok=True)
 
 
+class _LineProgress:
+    """Progress for a log or a pipe (stderr is not a terminal): a plain line at every tenth of
+    the run, where a redrawn bar would pile up as one endless line of carriage returns."""
+
+    def __init__(self, total: int, file: Any = None) -> None:
+        self.total, self.n, self.file = total, 0, file or sys.stderr
+        self.postfix: dict[str, str] = {}
+        self._shown = -1
+        self._start = time.perf_counter()
+
+    def set_postfix(self, values: dict[str, str], refresh: bool = False) -> None:
+        self.postfix = dict(values)
+
+    def refresh(self) -> None:
+        tenth = 10 * self.n // max(self.total, 1)
+        if tenth == self._shown:
+            return
+        self._shown = tenth
+        extra = "".join(f", {k}={v}" for k, v in self.postfix.items())
+        print(f"step {self.n}/{self.total} ({100 * self.n // max(self.total, 1)}%), "
+              f"{time.perf_counter() - self._start:.1f} s{extra}", file=self.file, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
 def _progress_bar(total: int, quiet: bool):
     if quiet:
         return None
+    if not sys.stderr.isatty():
+        return _LineProgress(total)
     from tqdm import tqdm
 
     return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)

@@ -74,3 +74,14 @@ def test_a_failing_run_reports_its_error_and_exit_1(runs, capsys):
     assert "failed" in captured.out and captured.err.startswith("error: ")
     status = json.loads((runs / "boom" / "status.json").read_text())
     assert status["state"] == "failed" and status["error"]
+
+
+def test_progress_in_a_log_is_one_line_per_tenth(runs, capsys):
+    # Under pytest stderr is captured, not a terminal: progress comes as plain lines.
+    argv = [a for a in TINY if a != "--quiet"]
+    assert main(["train", "topographic", "--out", str(runs), "--name", "logged", *argv]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("step ")]
+    assert lines[-1].startswith("step 15/15 (100%)") and "loss=" in lines[-1]
+    assert 2 <= len(lines) <= 11  # at most one per tenth, plus step 0
