@@ -38,7 +38,7 @@ def soft_threshold(v: torch.Tensor, thresh: torch.Tensor | float, positive: bool
     """Proximal operator of thresh·‖·‖₁ (thresh may be per-unit), or of it plus z ≥ 0."""
     if positive:
         return torch.relu(v - thresh)
-    return torch.sign(v) * torch.relu(v.abs() - thresh)
+    return v - torch.clamp(v, -thresh, thresh)  # = sign(v)·max(|v| − thresh, 0), in two passes
 
 
 class _SoftShrink(torch.autograd.Function):
@@ -47,7 +47,7 @@ class _SoftShrink(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = u - torch.clamp(u, -t, t)
+        out = soft_threshold(u, t)
         ctx.save_for_backward(out)
         return out
 
@@ -179,10 +179,6 @@ def fista_solve(
     conv_out = torch.zeros(B, dtype=torch.bool, device=x.device)
     L_start, down = (0.3 * L_max, 0.8) if backtrack else (L_max, 1.0)
 
-    def prox(v, Lr):
-        thr = lam / Lr
-        return torch.relu(v - thr) if positive else v - torch.clamp(v, -thr, thr)
-
     # The pool of rows being solved: each state tensor has one row per sample in `idx`.
     idx = torch.zeros(0, dtype=torch.long, device=x.device)
     empty = x.new_zeros(0, K)
@@ -224,7 +220,7 @@ def fista_solve(
         if tol is not None:
             rounds = min(rounds, check_every)
         for _ in range(rounds):
-            z_new = prox(torch.addcdiv(y, gy, Lr, value=-1.0), Lr)
+            z_new = soft_threshold(torch.addcdiv(y, gy, Lr, value=-1.0), lam / Lr, positive)
             gz_new = torch.addmm(b, z_new, G, beta=-1.0)
             d = z_new - y
             if backtrack:
@@ -235,7 +231,7 @@ def fista_solve(
                     Lb = torch.maximum(2 * Lr[bad], 1.1 * dgd[bad] / dd[bad]).clamp(max=L_max)
                     Lr[bad] = Lb
                     yb, gyb = y[bad], gy[bad]
-                    zb = prox(torch.addcdiv(yb, gyb, Lb, value=-1.0), Lb)
+                    zb = soft_threshold(torch.addcdiv(yb, gyb, Lb, value=-1.0), lam / Lb, positive)
                     gzb = torch.addmm(b[bad], zb, G, beta=-1.0)
                     db = zb - yb
                     dgdb, ddb = _rowdot(gzb - gyb, db), _rowdot(db, db)

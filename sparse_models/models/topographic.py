@@ -204,8 +204,7 @@ class Topographic(SparseModel):
         B = x.shape[0]
         M, D, b, g = self.M, self.D, self.b, self.gain
         u = x @ M.T
-        t = b.abs()
-        s = u - torch.clamp(u, -t, t)
+        s = soft_threshold(u, b.abs())  # the value of shrink(u, |b|)
         z = g * s
         r = torch.addmm(x, z, D, alpha=-1.0)  # x − zD
         n = torch.mm(z * z, self.P.T).add_(c.eps).sqrt_()  # pool norms (B, J)
