@@ -6,7 +6,8 @@ the analysis and the app only use this interface:
 - `encode(x) -> z`           x: (B, n_inputs) -> z: (B, n_units)
 - `decode(z) -> x_hat`       z: (B, n_units) -> (B, n_inputs)
 - `loss(x, y=None) -> dict`  named scalar terms; `"loss"` is the total that is minimised
-- `train_step(x, y, opt)`    one optimisation step (default: backprop `loss`, then `constrain`)
+- `train_step(x, y, opt)`    one optimisation step: `gradients` (default: backprop `loss`),
+                             the optimiser's step, then `constrain`
 - `constrain()`              projections after each step (e.g. unit-norm decoder columns)
 - `filters(kind)`            (N, h, w) images to display: "decoder" or "encoder"
 - `layout` / `map_shape`     how the N filters are laid out: a 2-D "map", a "tree", a "sheet"
@@ -51,14 +52,20 @@ class SparseModel(nn.Module):
     def train_step(
         self, x: torch.Tensor, y: torch.Tensor | None, optimizer: torch.optim.Optimizer
     ) -> dict[str, torch.Tensor]:
-        """One step: gradient of `loss()["loss"]`, optimiser step, then `constrain()`."""
+        """One step: `gradients`, optimiser step, then `constrain()`."""
         optimizer.zero_grad(set_to_none=True)
-        terms = self.loss(x, y)
-        terms["loss"].backward()
+        terms = self.gradients(x, y)
         optimizer.step()
         with torch.no_grad():
             self.constrain()
         return {k: v.detach() for k, v in terms.items()}
+
+    def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The loss terms, with the gradient of `"loss"` left in each parameter's `.grad`.
+        Default: backprop through `loss`; a model may compute them by hand where that is faster."""
+        terms = self.loss(x, y)
+        terms["loss"].backward()
+        return terms
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimiser parameter groups; models override to scale per-matrix learning rates."""

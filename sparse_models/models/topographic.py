@@ -173,21 +173,16 @@ class Topographic(SparseModel):
         terms["loss"] = terms["reconstruction"] + terms["prediction"]
         return terms
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Amortized mode with the shrink encoder (the default) computes its gradients by hand in
-        one pass (`amortized_gradients`): the same step as backprop through `loss`, without the
+        one pass (`amortized_gradients`): the same as backprop through `loss`, without the
         autograd graph, whose many small ops cost more than the matrix products at batch 256."""
         c = self.config
         if c.inference != "amortized" or c.encoder != "shrink":
-            return super().train_step(x, y, optimizer)
-        optimizer.zero_grad(set_to_none=True)
+            return super().gradients(x, y)
         terms, grads = self.amortized_gradients(x)
         for param, grad in zip((self.M, self.D, self.b, self.gain), grads, strict=True):
             param.grad = grad
-        optimizer.step()
-        with torch.no_grad():
-            self.constrain()
         return terms
 
     @torch.no_grad()
