@@ -186,8 +186,12 @@ def fista_solve(
     col = x.new_zeros(0, 1)
     xx, Lr, k, age = col, col, col, col
     nxt = 0
+
+    def refill_due() -> bool:
+        return idx.numel() < max(block // 2, 1) and nxt < B
+
     while True:
-        if idx.numel() < max(block // 2, 1) and nxt < B:  # top the pool up
+        if refill_due():  # top the pool up
             new = torch.arange(nxt, min(B, nxt + block - idx.numel()), device=x.device)
             nxt += new.numel()
             zn, bn = z_all[new], b_all[new]
@@ -215,7 +219,9 @@ def fista_solve(
             keep = ~done
             idx, z, y, gz, gy, b, xx, Lr, k, age = (
                 a[keep] for a in (idx, z, y, gz, gy, b, xx, Lr, k, age))
-            continue  # refill before iterating
+            if idx.numel() == 0 or refill_due():
+                continue  # refill, and check the rows that join, before iterating
+            # (the rows left were just checked: no need to compute their gaps again)
         rounds = int(n_iter - age.max())  # no row runs past n_iter
         if tol is not None:
             rounds = min(rounds, check_every)
