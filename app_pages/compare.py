@@ -95,8 +95,7 @@ def side_ui(ref: lab_ui.RunRef, smooth: float, side: str) -> dict:
     run = ref.load()
     st.markdown(f"**{ref.name}**")
     st.caption(lab_ui.describe_run(ref.info))
-    f = analysis.filters(ref.path, ref.stamp, "decoder" if "decoder" in
-                         run.model.filter_kinds() else run.model.filter_kinds()[0])
+    f = analysis.filters(ref.path, ref.stamp, run.model.default_filter_kind())
     st.image(filter_grid_image(f, run.map_shape, upscale=2), caption="decoder filters")
     shape, why = analysis.map_info(ref)
     if shape is None:

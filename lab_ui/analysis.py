@@ -61,8 +61,7 @@ def filters(path: str, stamp: float, kind: str = "decoder") -> np.ndarray:
 def unit_orientation(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
     """Preferred orientation (radians) and selectivity per unit, from the decoder filters."""
     run = _run(path, stamp)
-    kinds = run.model.filter_kinds()
-    return preferred_orientation(run.filters("decoder" if "decoder" in kinds else kinds[0]))
+    return preferred_orientation(run.filters(run.model.default_filter_kind()))
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the orientation map…")

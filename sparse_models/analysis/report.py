@@ -175,7 +175,7 @@ def analyze_model(
             zb = model.encode(xb)
             codes.append(zb.reshape(zb.shape[0], -1).cpu())
             recon.append(model.decode(zb).reshape(zb.shape[0], -1).cpu())
-        kind = "decoder" if "decoder" in model.filter_kinds() else model.filter_kinds()[0]
+        kind = model.default_filter_kind()
         filters = model.filters(kind)
         pools = model.pools()
     map_shape = None if model.layout == "tree" else tuple(model.map_shape)

@@ -104,6 +104,12 @@ class SparseModel(nn.Module):
     def filter_kinds(self) -> tuple[str, ...]:
         return ("decoder", "encoder")
 
+    def default_filter_kind(self) -> str:
+        """The filters the analysis and the pages show unless asked: the decoder's, where the
+        model has them, else its first kind."""
+        kinds = self.filter_kinds()
+        return "decoder" if "decoder" in kinds else kinds[0]
+
     def filters(self, kind: str = "decoder") -> torch.Tensor:
         """Filters as images `(N, h, w)`, detached, on the CPU."""
         raise NotImplementedError

@@ -146,7 +146,7 @@ def _execute(
         _copy_parameters(model, Path(init_from), config.model)
     writer.truncate_metrics(start_step)
 
-    kind = "decoder" if "decoder" in model.filter_kinds() else model.filter_kinds()[0]
+    kind = model.default_filter_kind()
     fresh: list[np.ndarray] = []  # a snapshot taken since the last progress callback
     last_sent = [time.monotonic()]
 

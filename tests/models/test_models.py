@@ -119,3 +119,10 @@ def test_topographic_fused_train_step_is_the_backprop_step():
         assert torch.allclose(a["loss"], b["loss"], rtol=1e-5)
     for p, q in zip(fused.parameters(), plain.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-5)
+
+
+def test_default_filter_kind_is_the_decoder_else_the_first_kind():
+    m = build_model("topographic", {})
+    assert m.default_filter_kind() == "decoder"
+    m.filter_kinds = lambda: ("encoder", "lateral")  # a model without decoder filters
+    assert m.default_filter_kind() == "encoder"
