@@ -1,9 +1,9 @@
 """Sparse Feature Lab: `streamlit run app.py`.
 
-This file only starts the server: the app itself is `lab.py` (the navigation and the sidebar)
-and `app_pages/`. Run this way, Streamlit serves it as an `st.App`, whose start-up hook begins
-importing the heavy libraries (torch, scipy, plotly) while the first browser is still loading
-Streamlit's own scripts, so the first page is drawn sooner.
+This file only starts the server: the app itself is `app_ui/navigation.py` (the navigation and
+the sidebar) and `pages/`. Run this way, Streamlit serves it as an `st.App`, whose start-up hook
+begins importing the heavy libraries (torch, scipy, plotly) while the first browser is still
+loading Streamlit's own scripts, so the first page is drawn sooner.
 """
 
 import threading
@@ -13,7 +13,7 @@ import streamlit as st
 
 
 def _warm_imports() -> None:
-    import lab_ui  # noqa: F401  (torch, safetensors, the models)
+    import app_ui  # noqa: F401  (torch, safetensors, the models)
     import sparse_models.analysis  # noqa: F401  (scipy.ndimage)
     import sparse_models.plotting  # noqa: F401  (plotly)
 
@@ -24,4 +24,4 @@ async def lifespan(_app):
     yield
 
 
-app = st.App("lab.py", lifespan=lifespan)
+app = st.App("app_ui/navigation.py", lifespan=lifespan)

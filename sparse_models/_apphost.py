@@ -36,7 +36,7 @@ MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 NAV_LINK = 'a[data-testid="stSidebarNavLink"]'
 
-# The app's pages: (url path, navigation title), as app.py declares them.
+# The app's pages: (url path, navigation title), as app_ui/navigation.py declares them.
 PAGES = [
     ("", "Overview"),
     ("train", "Train"),

@@ -82,10 +82,11 @@ def _run_options(page: Any, query: str) -> list[str]:
 def test_deep_link_on_a_fresh_server(browser_page: Any, lab_server: AppServer) -> None:
     """A shared link to an inner page, opened first after a (re)start, shows the whole app.
 
-    Streamlit serves an app that has a `pages/` folder beside app.py in its old multipage mode
-    until some visit has run app.py, so such a first visit gets a bare page without app.py's
-    sidebar (hence `app_pages/`). This test is first in the module (pytest keeps file order),
-    so it makes the server's first visit.
+    Streamlit serves an app that has a `pages/` folder beside its main script in its old
+    multipage mode until some visit has run that script, so such a first visit gets a bare page
+    without the app's sidebar (hence the main script is `app_ui/navigation.py`, not beside
+    `pages/`). This test is first in the module (pytest keeps file order), so it makes the
+    server's first visit.
     """
     open_page(browser_page, lab_server.url, "orientation", "Orientation map & pinwheels")
     _assert_clean(browser_page, lab_server, "/orientation opened first")

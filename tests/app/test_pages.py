@@ -18,17 +18,17 @@ from sparse_models.cli import main as cli_main
 from sparse_models.training.runs import RUNS_ENV, list_runs
 from sparse_models.training.runs import SHIPPED_DIR as SHIPPED
 
-APP = str(Path(__file__).resolve().parents[2] / "lab.py")
+APP = str(Path(__file__).resolve().parents[2] / "app_ui" / "navigation.py")
 TIMEOUT = 60  # seconds per script run: the first run imports torch and analyses a run
 TINY = ["data.n_patches=512", "train.batch_size=64", "train.log_every=5",
         "train.snapshot_every=10", "train.threads=1"]
-PAGES = {  # page file -> text a user sees on it when all went well
-    "app_pages/overview.py": "Sparse Feature Lab",
-    "app_pages/train.py": "Train",
-    "app_pages/filters.py": "Filters",
-    "app_pages/orientation.py": "Orientation map & pinwheels",
-    "app_pages/sparsity.py": "Sparsity",
-    "app_pages/compare.py": "Compare",
+PAGES = {  # page file (relative to the main script) -> text a user sees on it when all is well
+    "../pages/overview.py": "Sparse Feature Lab",
+    "../pages/train.py": "Train",
+    "../pages/filters.py": "Filters",
+    "../pages/orientation.py": "Orientation map & pinwheels",
+    "../pages/sparsity.py": "Sparsity",
+    "../pages/compare.py": "Compare",
 }
 
 
@@ -48,7 +48,7 @@ def lab_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             args += ["--set", s]
         assert cli_main(args) == 0
     yield runs
-    from lab_ui.jobs import _manager_for
+    from app_ui.jobs import _manager_for
 
     _manager_for(str(runs)).shutdown(wait=True)
     if old is None:
@@ -132,7 +132,7 @@ def test_picker_lists_user_runs_and_shipped_runs(lab_runs: Path) -> None:
 
 
 def test_orientation_page_shows_pinwheel_numbers_and_reacts_to_smoothing(lab_runs: Path) -> None:
-    at = app("app_pages/orientation.py", "tiny-topo", orientation_smooth="0.5")
+    at = app("../pages/orientation.py", "tiny-topo", orientation_smooth="0.5")
     no_trouble(at)
     labels = [m.label for m in at.metric]
     assert {"Column spacing Λ", "Pinwheels", "Pinwheels per Λ²", "Shuffled map"} <= set(labels)
@@ -145,13 +145,13 @@ def test_orientation_page_shows_pinwheel_numbers_and_reacts_to_smoothing(lab_run
 
 
 def test_orientation_page_says_a_plain_model_has_no_topography(lab_runs: Path) -> None:
-    at = app("app_pages/orientation.py", "tiny-sc")
+    at = app("../pages/orientation.py", "tiny-sc")
     no_trouble(at)
     assert "no pools" in texts(at) and "salt and pepper" in texts(at)
 
 
 def test_filters_page_shows_unit_details_and_replays_training(lab_runs: Path) -> None:
-    at = app("app_pages/filters.py", "tiny-topo", filters_unit="5")
+    at = app("../pages/filters.py", "tiny-topo", filters_unit="5")
     no_trouble(at)
     assert at.number_input(key="filters_unit").value == 5
     assert "Unit 5" in texts(at) and "row 0, column 5" in texts(at)
@@ -164,7 +164,7 @@ def test_filters_page_shows_unit_details_and_replays_training(lab_runs: Path) ->
 
 
 def test_sparsity_page_compares_group_sparsity_with_l1(lab_runs: Path) -> None:
-    at = app("app_pages/sparsity.py", "tiny-topo")
+    at = app("../pages/sparsity.py", "tiny-topo")
     no_trouble(at)
     assert {"Active units per patch", "Hoyer sparseness", "Dead units"} <= \
         {m.label for m in at.metric}
@@ -174,7 +174,7 @@ def test_sparsity_page_compares_group_sparsity_with_l1(lab_runs: Path) -> None:
 
 
 def test_compare_page_highlights_differences(lab_runs: Path) -> None:
-    at = app("app_pages/compare.py", "tiny-topo")
+    at = app("../pages/compare.py", "tiny-topo")
     no_trouble(at)
     assert at.selectbox(key="compare_a").value == "tiny-topo"
     assert at.selectbox(key="compare_b").value != "tiny-topo"
@@ -185,7 +185,7 @@ def test_compare_page_highlights_differences(lab_runs: Path) -> None:
 
 
 def test_impossible_group_structure_is_explained_and_start_disabled(lab_runs: Path) -> None:
-    at = app("app_pages/train.py")
+    at = app("../pages/train.py")
     by_label(at.number_input, "Map rows").set_value(4)
     by_label(at.number_input, "Map columns").set_value(4)
     by_label(at.slider, "Pool size k (k×k)").set_value(5)
@@ -212,7 +212,7 @@ def test_broken_run_folder_gives_a_message_not_a_traceback(lab_runs: Path) -> No
     broken.mkdir(exist_ok=True)
     (broken / "config.json").write_text("{ not json")
     try:
-        for page in ("app_pages/filters.py", "app_pages/orientation.py"):
+        for page in ("../pages/filters.py", "../pages/orientation.py"):
             at = app(page, "broken-run")
             assert not at.exception
             assert any("cannot be used" in e.value for e in at.error)
@@ -226,7 +226,7 @@ def test_broken_run_folder_gives_a_message_not_a_traceback(lab_runs: Path) -> No
 
 def tiny_train_page(steps: int) -> AppTest:
     """The Train page set up for a small job: an 8×8 map, 3×3 pools, 512 patches, batch 64."""
-    at = app("app_pages/train.py")
+    at = app("../pages/train.py")
     by_label(at.number_input, "Map rows").set_value(8)
     by_label(at.number_input, "Map columns").set_value(8)
     by_label(at.slider, "Pool size k (k×k)").set_value(3)
@@ -237,7 +237,7 @@ def tiny_train_page(steps: int) -> AppTest:
 
 
 def test_train_page_runs_a_tiny_job_that_becomes_selectable(lab_runs: Path) -> None:
-    from lab_ui.jobs import _manager_for
+    from app_ui.jobs import _manager_for
 
     at = tiny_train_page(steps=20)
     at.text_input(key="train_name").set_value("app-job")
@@ -260,15 +260,15 @@ def test_train_page_runs_a_tiny_job_that_becomes_selectable(lab_runs: Path) -> N
     at.button(key=f"train_show_{job_id}").click().run()  # "Show app-job on every page"
     at.run()
     assert at.selectbox(key="run").value == "app-job"
-    at.switch_page("app_pages/filters.py").run()
+    at.switch_page("../pages/filters.py").run()
     no_trouble(at)
     assert at.selectbox(key="run").value == "app-job"
 
 
 def test_what_if_retraining_starts_from_the_current_run(lab_runs: Path) -> None:
-    from lab_ui.jobs import _manager_for
+    from app_ui.jobs import _manager_for
 
-    at = app("app_pages/train.py", "tiny-topo")
+    at = app("../pages/train.py", "tiny-topo")
     at.radio(key="train_start_topographic").set_value(
         "The current run's weights (tiny-topo)").run()
     no_trouble(at)
@@ -284,7 +284,7 @@ def test_what_if_retraining_starts_from_the_current_run(lab_runs: Path) -> None:
 
 
 def test_stop_button_stops_a_running_job(lab_runs: Path) -> None:
-    from lab_ui.jobs import _manager_for
+    from app_ui.jobs import _manager_for
 
     at = tiny_train_page(steps=100_000)
     at.run()
@@ -301,7 +301,7 @@ def test_stop_button_stops_a_running_job(lab_runs: Path) -> None:
 
 
 def test_sparsity_comparison_with_a_run_of_another_size_leaves_pools_out(lab_runs: Path) -> None:
-    at = app("app_pages/sparsity.py", "tiny-topo")
+    at = app("../pages/sparsity.py", "tiny-topo")
     others = at.selectbox(key="sparsity_other").options
     bigger = [o for o in others if o != "tiny-sc"]
     if not bigger:
@@ -312,9 +312,9 @@ def test_sparsity_comparison_with_a_run_of_another_size_leaves_pools_out(lab_run
 
 
 def test_a_failed_job_is_reported_in_the_page(lab_runs: Path) -> None:
-    from lab_ui.jobs import _manager_for
+    from app_ui.jobs import _manager_for
 
-    at = app("app_pages/train.py")
+    at = app("../pages/train.py")
     by_label(at.selectbox, "Data").set_value("folder").run()
     at.text_input(key=by_label(at.text_input, "Image folder").key).set_value(
         str(lab_runs / "no-such-folder"))
@@ -331,22 +331,22 @@ def test_a_failed_job_is_reported_in_the_page(lab_runs: Path) -> None:
 
 def test_without_any_run_every_page_says_so(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import lab_ui.runs
+    import app_ui.runs
 
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv(RUNS_ENV, str(empty))
-    monkeypatch.setattr(lab_ui.runs, "SHIPPED_DIR", tmp_path / "no-shipped-runs")
+    monkeypatch.setattr(app_ui.runs, "SHIPPED_DIR", tmp_path / "no-shipped-runs")
     at = app()
     no_trouble(at)
     assert "No finished topographic run yet" in texts(at)
-    for page in ("app_pages/filters.py", "app_pages/orientation.py", "app_pages/sparsity.py",
-                 "app_pages/compare.py"):
+    for page in ("../pages/filters.py", "../pages/orientation.py", "../pages/sparsity.py",
+                 "../pages/compare.py"):
         at.switch_page(page).run()
         no_trouble(at)
         assert "Train" in texts(at) and ("no run yet" in texts(at).lower()
                                          or "needs two runs" in texts(at))
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("../pages/train.py").run()
     no_trouble(at)
     assert not at.button(key="train_start").disabled
 
@@ -354,7 +354,7 @@ def test_without_any_run_every_page_says_so(tmp_path: Path,
 def test_train_settings_live_in_the_url(lab_runs: Path) -> None:
     """A link carries the what-if settings (the browser writes them into the URL; that half is
     Streamlit's `bind`, seen in tests/app/test_browser.py's screenshots and by hand)."""
-    at = app("app_pages/train.py", train_topographic_scratch_size="3",
+    at = app("../pages/train.py", train_topographic_scratch_size="3",
              train_topographic_scratch_rows="8", train_topographic_scratch_cols="8")
     assert not at.exception  # (jobs of earlier tests may still be listed, failed ones too)
     assert by_label(at.slider, "Pool size k (k×k)").value == 3

@@ -157,7 +157,7 @@ def require_run(info: RunInfo | None = None) -> RunRef:
     if ref is None:
         if info is None:
             st.info(error)
-            st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+            st.page_link("../pages/train.py", label="Go to Train", icon=":material/model_training:")
         else:
             st.error(error)
         st.stop()

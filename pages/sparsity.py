@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import lab_ui
-from lab_ui import analysis
-from lab_ui.widgets import fmt
+import app_ui
+from app_ui import analysis
+from app_ui.widgets import fmt
 from sparse_models.analysis import (
     activation_histogram,
     active_count,
@@ -47,13 +47,13 @@ def _has_pools(model: str) -> bool:
     return get_entry(model).model_cls.pools is not SparseModel.pools
 
 
-def comparison_candidates(ref: lab_ui.RunRef) -> list:
+def comparison_candidates(ref: app_ui.RunRef) -> list:
     """Finished runs that can encode this run's patches and differ in having pools or not.
     Only their config files are read here; the chosen one is opened later."""
     me = ref.load()
     shape = list(me.model.input_shape)
     out, n_units = [], {}
-    for info in lab_ui.all_runs():
+    for info in app_ui.all_runs():
         if info.name == ref.name or info.state != "completed" or not info.model:
             continue
         if _has_pools(info.model) == _has_pools(me.config.model):
@@ -79,7 +79,7 @@ def _n_units(model_config: dict) -> int | None:
     return int(np.prod(shape)) if shape else None
 
 
-def group_vs_l1_ui(ref: lab_ui.RunRef, z: np.ndarray) -> None:
+def group_vs_l1_ui(ref: app_ui.RunRef, z: np.ndarray) -> None:
     st.subheader("Group sparsity vs plain L1, on the same patches")
     st.markdown(
         "Plain L1 (sparse coding) penalises every unit on its own, so the active units are "
@@ -96,11 +96,11 @@ def group_vs_l1_ui(ref: lab_ui.RunRef, z: np.ndarray) -> None:
             "uses plain L1 (e.g. sparse_coding)" if pooled else "uses group sparsity "
             "(e.g. topographic)") + " on patches of the same size. Train one on the Train page "
             "(same patch size), then come back.")
-        st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+        st.page_link("../pages/train.py", label="Go to Train", icon=":material/model_training:")
         return
     names = [c.name for c in candidates]
     other_name = st.selectbox("Compare with", names, key="sparsity_other", bind="query-params")
-    other, error = lab_ui.open_run(candidates[names.index(other_name)])
+    other, error = app_ui.open_run(candidates[names.index(other_name)])
     if other is None:
         st.error(error)
         return
@@ -139,7 +139,7 @@ def group_vs_l1_ui(ref: lab_ui.RunRef, z: np.ndarray) -> None:
 
 
 st.title("Sparsity")
-ref = lab_ui.require_run()
+ref = app_ui.require_run()
 run = ref.load()
 z = analysis.codes(ref.path, ref.stamp)
 P = analysis.pool_matrix(ref.path, ref.stamp)

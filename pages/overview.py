@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-import lab_ui
-from lab_ui import analysis
+import app_ui
+from app_ui import analysis
 from sparse_models.models import available_models
 from sparse_models.plotting import filter_grid_image, orientation_map_image
 
@@ -25,15 +25,15 @@ BLURBS = {
         "structured models."),
 }
 PAGE_LINKS = [
-    ("app_pages/train.py", "Train", ":material/model_training:",
+    ("../pages/train.py", "Train", ":material/model_training:",
      "change the group structure and the loss weights, train in the background, watch it live"),
-    ("app_pages/filters.py", "Filters", ":material/grid_view:",
+    ("../pages/filters.py", "Filters", ":material/grid_view:",
      "every filter in its place on the map; click a unit; replay the self-organisation"),
-    ("app_pages/orientation.py", "Orientation map", ":material/palette:",
+    ("../pages/orientation.py", "Orientation map", ":material/palette:",
      "orientation domains, pinwheels, column spacing Λ and the density per Λ² against π"),
-    ("app_pages/sparsity.py", "Sparsity", ":material/bar_chart:",
+    ("../pages/sparsity.py", "Sparsity", ":material/bar_chart:",
      "how sparse the codes are, per unit, per sample and per pool; group sparsity vs plain L1"),
-    ("app_pages/compare.py", "Compare", ":material/compare:",
+    ("../pages/compare.py", "Compare", ":material/compare:",
      "two runs side by side, e.g. 3×3 against 5×5 pools"),
 ]
 
@@ -41,13 +41,13 @@ PAGE_LINKS = [
 def example_run(model: str):
     """The run to picture for a model: the picked run if it is one, else a shipped one, else
     the newest of the user's; None when there is no usable run of that model."""
-    chosen = lab_ui.selected_run_info()
-    candidates = [r for r in lab_ui.all_runs() if r.model == model and r.state == "completed"]
+    chosen = app_ui.selected_run_info()
+    candidates = [r for r in app_ui.all_runs() if r.model == model and r.state == "completed"]
     if chosen is not None and chosen.model == model and chosen.state == "completed":
         candidates.insert(0, chosen)
     candidates.sort(key=lambda r: (r is not chosen, not r.shipped))
     for info in candidates:
-        ref, _ = lab_ui.open_run(info)
+        ref, _ = app_ui.open_run(info)
         if ref is not None:
             return ref
     return None

@@ -10,9 +10,9 @@ import math
 
 import streamlit as st
 
-import lab_ui
-from lab_ui import analysis
-from lab_ui.widgets import fmt
+import app_ui
+from app_ui import analysis
+from app_ui.widgets import fmt
 from sparse_models.plotting import orientation_map_figure, power_spectrum_figure
 
 PI = math.pi
@@ -64,7 +64,7 @@ def numbers_ui(o: dict, p: dict, shape: tuple[int, int]) -> None:
 
 
 st.title("Orientation map & pinwheels")
-ref = lab_ui.require_run()
+ref = app_ui.require_run()
 shape, why = analysis.map_info(ref)
 if shape is None:
     st.info(why)

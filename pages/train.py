@@ -12,8 +12,8 @@ import typing
 import numpy as np
 import streamlit as st
 
-import lab_ui
-from lab_ui.train_settings import (
+import app_ui
+from app_ui.train_settings import (
     base_sections,
     data_ui,
     group_ui,
@@ -23,7 +23,7 @@ from lab_ui.train_settings import (
     start_from_ui,
     train_settings_ui,
 )
-from lab_ui.widgets import config_diff, fmt
+from app_ui.widgets import config_diff, fmt
 from sparse_models.config import ConfigError
 from sparse_models.data import DataError
 from sparse_models.groups import square_map_shape
@@ -45,29 +45,29 @@ def _start(config, parent_path: str | None, name: str | None) -> None:
     """Start-button callback: runs before the rerun, so the sidebar sees the job at once."""
     st.session_state.pop(ERROR_KEY, None)
     try:
-        job_id = lab_ui.job_manager().submit(config, name=name or None, init_from=parent_path)
+        job_id = app_ui.job_manager().submit(config, name=name or None, init_from=parent_path)
     except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
         st.session_state[ERROR_KEY] = str(exc)
         return
     st.session_state[JOB_KEY] = job_id
-    lab_ui.jobs.wait_for_first_snapshot(job_id)
+    app_ui.jobs.wait_for_first_snapshot(job_id)
 
 
 def _stop(job_id: str) -> None:
     try:
-        lab_ui.job_manager().stop(job_id)
+        app_ui.job_manager().stop(job_id)
     except KeyError:
         pass
 
 
 def _show_run(name: str) -> None:
-    lab_ui.select_run(name)
+    app_ui.select_run(name)
     st.session_state[FULL_RERUN_KEY] = True
 
 
 def followed_job() -> JobStatus | None:
     """The job this page shows: the one started here, else the newest running, else newest."""
-    manager = lab_ui.job_manager()
+    manager = app_ui.job_manager()
     job_id = st.session_state.get(JOB_KEY)
     jobs = manager.jobs()
     for j in jobs:
@@ -103,17 +103,17 @@ def live_job_ui() -> None:
     def _live() -> None:
         if st.session_state.pop(FULL_RERUN_KEY, False):
             st.rerun(scope="app")
-        manager = lab_ui.job_manager()
+        manager = app_ui.job_manager()
         try:
             s = manager.status(job.id)
         except KeyError:
             st.info("That job is no longer listed (finished jobs were cleared).")
             return
         st.subheader(f"Job: {s.name}")
-        st.progress(min(1.0, max(0.0, s.progress)), text=lab_ui.progress_text(s))
+        st.progress(min(1.0, max(0.0, s.progress)), text=app_ui.progress_text(s))
         if s.state == "completed":
             st.success(f"Finished {s.name}: {s.total_steps} steps in "
-                       f"{lab_ui.fmt_seconds(s.elapsed_s)}. The run is now in the Run picker.")
+                       f"{app_ui.fmt_seconds(s.elapsed_s)}. The run is now in the Run picker.")
             st.button(f"Show {s.name} on every page", key=f"train_show_{s.id}",
                       on_click=_show_run, args=(s.name,))
         elif s.state == "failed":
@@ -143,7 +143,7 @@ def live_job_ui() -> None:
             else:
                 st.caption("The filters appear as soon as training has started.")
         if s.done:
-            lab_ui.jobs.rerun_if_newly_finished(manager)
+            app_ui.jobs.rerun_if_newly_finished(manager)
 
     _live()
 
@@ -151,7 +151,7 @@ def live_job_ui() -> None:
 # --- the page -------------------------------------------------------------------------------
 
 
-lab_ui.jobs.warm_up_training()
+app_ui.jobs.warm_up_training()
 st.title("Train")
 st.markdown("Change the group structure or the loss weights, then train. Training runs in the "
             "background: switch pages or close the tab, it carries on and shows up again here.")

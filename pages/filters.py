@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import lab_ui
-from lab_ui import analysis
-from lab_ui.widgets import fmt
+import app_ui
+from app_ui import analysis
+from app_ui.widgets import fmt
 from sparse_models.analysis import firing_frequency
 from sparse_models.plotting import filter_figure, filter_grid_figure
 
@@ -56,7 +56,7 @@ def _pick_unit_from_click() -> None:
                 return
 
 
-def unit_detail_ui(ref: lab_ui.RunRef, unit: int, freq: np.ndarray, theta: np.ndarray,
+def unit_detail_ui(ref: app_ui.RunRef, unit: int, freq: np.ndarray, theta: np.ndarray,
                    sel: np.ndarray, kinds: tuple[str, ...]) -> None:
     run = ref.load()
     rows, cols = run.map_shape
@@ -80,7 +80,7 @@ def unit_detail_ui(ref: lab_ui.RunRef, unit: int, freq: np.ndarray, theta: np.nd
 
 
 st.title("Filters")
-ref = lab_ui.require_run()
+ref = app_ui.require_run()
 run = ref.load()
 kinds = tuple(run.model.filter_kinds())
 rows, cols = run.map_shape

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-import lab_ui
-from lab_ui import analysis
-from lab_ui.widgets import config_diff, fmt
+import app_ui
+from app_ui import analysis
+from app_ui.widgets import config_diff, fmt
 from sparse_models.plotting import filter_grid_image, orientation_map_figure
 from sparse_models.presets import run_config_sections
 from sparse_models.training.runs import RunError, read_run_config
@@ -91,10 +91,10 @@ def _differs(a, b) -> bool:
     return scale > 0 and abs(a - b) / scale > RELATIVE_TOL
 
 
-def side_ui(ref: lab_ui.RunRef, smooth: float, side: str) -> dict:
+def side_ui(ref: app_ui.RunRef, smooth: float, side: str) -> dict:
     run = ref.load()
     st.markdown(f"**{ref.name}**")
-    st.caption(lab_ui.describe_run(ref.info))
+    st.caption(app_ui.describe_run(ref.info))
     f = analysis.filters(ref.path, ref.stamp, run.model.default_filter_kind())
     st.image(filter_grid_image(f, run.map_shape, upscale=2), caption="decoder filters")
     shape, why = analysis.map_info(ref)
@@ -112,15 +112,15 @@ def side_ui(ref: lab_ui.RunRef, smooth: float, side: str) -> dict:
 
 
 st.title("Compare")
-runs = [r for r in lab_ui.all_runs() if r.state in ("completed", "stopped", "interrupted",
+runs = [r for r in app_ui.all_runs() if r.state in ("completed", "stopped", "interrupted",
                                                    "failed", "running")]
 if len(runs) < 2:
     st.info("Comparing needs two runs. Train a what-if on the Train page (e.g. start from the "
             "current run's weights with a different pool size), then come back.")
-    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("../pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
 
-current = lab_ui.selected_run_info()
+current = app_ui.selected_run_info()
 names = [r.name for r in runs]
 c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
@@ -134,8 +134,8 @@ with c3:
 if a.name == b.name:
     st.warning("Run A and run B are the same run: pick two different runs.")
 
-ref_a, err_a = lab_ui.open_run(a)
-ref_b, err_b = lab_ui.open_run(b)
+ref_a, err_a = app_ui.open_run(a)
+ref_b, err_b = app_ui.open_run(b)
 left, right = st.columns(2)
 summaries = {}
 for side, col, ref, err in (("a", left, ref_a, err_a), ("b", right, ref_b, err_b)):
