@@ -75,15 +75,14 @@ def bench_train_step(device: torch.device, batch_size: int = 256, steps: int = 2
     matmul FLOP rate."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .config import from_dict
-    from .data import DataConfig, batches, load_dataset
+    from .data import batches, load_dataset
     from .models import build_model
-    from .presets import default_sections
+    from .presets import build_run_config
     from .training.trainer import TrainConfig, make_optimizer
 
-    sec = default_sections("topographic")
-    ds = load_dataset(from_dict(DataConfig, sec["data"]))
-    model = build_model("topographic", {**sec["model"], "input_shape": list(ds.input_shape)}).to(device)
+    cfg = build_run_config("topographic")
+    ds = load_dataset(cfg.data)
+    model = build_model(cfg.model, cfg.model_config).to(device)
     opt = make_optimizer(model, TrainConfig(lr=3e-3))  # as the trainer builds it
     it = batches(ds, batch_size, device=device)
     for _ in range(10):  # warm-up
@@ -112,7 +111,7 @@ def learned_dictionary(n_atoms: int = 256, steps: int = 150) -> torch.Tensor:
     from .models import build_model
 
     ds = load_dataset(DataConfig())
-    model = build_model("sparse_coding", {"n_units": n_atoms, "input_shape": list(ds.input_shape)})
+    model = build_model("sparse_coding", {"n_units": n_atoms, "input_shape": list(ds.input_shape[1:])})
     opt = torch.optim.Adam(model.param_groups(1e-2))
     it = batches(ds, 256, seed=0)
     for _ in range(steps):

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, to_dict
+from .config import ConfigError
 
 EXIT_USAGE = 2
 
@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure training speed, solver speed and more")
     b.add_argument("what", nargs="?", default="train", choices=["train", "app", "all"],
-                   help="train: the library's benchmarks; app: the web app (real server+browser)")
+                   help="train: the library's benchmarks; app: the web app (real server+browser, "
+                        "app_ui/bench.py; run from the repository root)")
     b.add_argument("--quick", action="store_true", help="smaller problems, for a smoke test")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=cmd_bench)
@@ -118,7 +119,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
             default_sections(args.model)  # unknown model -> clear error before anything else
         config = build_run_config(args.model, overrides, base=base, command=command, parent=parent)
         if args.show:
-            print(json.dumps(to_dict(config), indent=2))
+            print(json.dumps(config.to_dict(), indent=2))
             return 0
         runs_dir = args.out
         if args.shipped:
@@ -260,7 +261,9 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
 
         run_library_bench(quick=args.quick, device=args.device)
     if args.what in ("app", "all"):
-        from .bench_app import run_app_bench
+        # The app's benchmark belongs to the app (app_ui/bench.py, beside this package), not to
+        # the library, which never imports streamlit: it is imported only when asked for.
+        from app_ui.bench import run_app_bench
 
         run_app_bench(quick=args.quick)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -160,3 +161,79 @@ def check(cond: bool, message: str) -> None:
     """Raise ConfigError(message) unless cond; for `__post_init__` validation."""
     if not cond:
         raise ConfigError(message)
+
+
+def setting(default: Any = dataclasses.MISSING, *, label: str, help: str = "",
+            min: float | None = None, max: float | None = None, step: float | None = None,
+            when: dict[str, Any] | None = None, form: bool = True,
+            default_factory: Any = dataclasses.MISSING) -> Any:
+    """A config field that carries what a form needs to edit it (house style 3: the config says
+    what it is, the app builds its inputs from that, never from tables of field names).
+
+    label/help: the words on screen; min/max/step: the allowed range of a number (inclusive);
+    when: {other_field: value or list of values} under which this field applies (otherwise the
+    form disables it); form=False: a field forms do not show (set from the data, or internal).
+    """
+    meta = {"label": label, "help": help, "min": min, "max": max, "step": step,
+            "when": dict(when or {}), "form": form}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """How a form shows one config field (from `setting`; plain fields get their name)."""
+
+    name: str
+    type: Any
+    default: Any
+    label: str
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    when: dict[str, Any] = dataclasses.field(default_factory=dict)
+    form: bool = True
+
+    def applies(self, values: dict[str, Any]) -> bool:
+        """Whether this field matters given the other fields' values (`when`)."""
+        for other, wanted in self.when.items():
+            allowed = wanted if isinstance(wanted, list | tuple) else (wanted,)
+            if values.get(other) not in allowed:
+                return False
+        return True
+
+    def check_range(self, value: Any, where: str = "") -> None:
+        """ConfigError in the words of the form when a number is outside [min, max]."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return
+        key = where or self.name
+        name = f"{self.label} ({key})" if self.label and self.label != key else key
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value}")
+        if self.min is not None and value < self.min:
+            raise ConfigError(f"{name} must be at least {self.min:g}, got {value:g}")
+        if self.max is not None and value > self.max:
+            raise ConfigError(f"{name} must be at most {self.max:g}, got {value:g}")
+
+
+def field_infos(cls: type) -> list[FieldInfo]:
+    """The form description of every field of a config dataclass, in declaration order."""
+    hints = _type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        meta = dict(f.metadata or {})
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        out.append(FieldInfo(name=f.name, type=hints[f.name], default=default,
+                             label=meta.get("label") or f.name, help=meta.get("help", ""),
+                             min=meta.get("min"), max=meta.get("max"), step=meta.get("step"),
+                             when=dict(meta.get("when") or {}), form=meta.get("form", True)))
+    return out
+
+
+def check_ranges(cfg: Any, where: str = "") -> None:
+    """Check every `setting` range of a config instance (called from `__post_init__`)."""
+    for info in field_infos(type(cfg)):
+        info.check_range(getattr(cfg, info.name), f"{where}{info.name}")

@@ -8,26 +8,11 @@ name is unambiguous, bare (`lam=0.3`, `steps=500`, `group.size=5`).
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 from .config import ConfigError, from_dict, parse_value, set_dotted, to_dict
-from .data import DataConfig
+from .data import data_config, data_config_dict
 from .models import get_entry
-
-# Tuned so that each model's default trains in seconds on a 2-core CPU and shows its effect.
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "topographic": {
-        "model": {},
-        "data": {},
-        "train": {"steps": 2000, "batch_size": 256, "lr": 3e-3},
-    },
-    "sparse_coding": {
-        "model": {},
-        "data": {},
-        "train": {"steps": 300, "batch_size": 256, "lr": 1e-2},
-    },
-}
 
 SECTIONS = ("model", "data", "train")
 
@@ -39,13 +24,14 @@ def _train_config_cls() -> type:
 
 
 def default_sections(model: str) -> dict[str, dict[str, Any]]:
-    """The full default settings of a model: every field of every section, as plain dicts."""
-    entry = get_entry(model)
-    preset = PRESETS.get(model, {"model": {}, "data": {}, "train": {}})
+    """The full default settings of a model (its class's `preset` over the configs' defaults):
+    every field of every section, as plain dicts."""
+    cls = get_entry(model).model_cls
+    preset = cls.preset or {}
     return {
-        "model": to_dict(from_dict(entry.config_cls, preset["model"], "model.")),
-        "data": to_dict(from_dict(DataConfig, preset["data"], "data.")),
-        "train": to_dict(from_dict(_train_config_cls(), preset["train"], "train.")),
+        "model": to_dict(from_dict(cls.Config, preset.get("model"), "model.")),
+        "data": data_config_dict(data_config(preset.get("data"))),
+        "train": to_dict(from_dict(_train_config_cls(), preset.get("train"), "train.")),
     }
 
 
@@ -93,21 +79,27 @@ def build_run_config(model: str, overrides: list[tuple[str, Any]] | dict[str, An
     from .training.runs import RunConfig
 
     sections = copy.deepcopy(base) if base is not None else default_sections(model)
-    items = overrides.items() if isinstance(overrides, dict) else overrides
+    items = list(overrides.items() if isinstance(overrides, dict) else overrides)
+    # A new data source comes first: it decides which data keys exist (those it shares with
+    # the old source keep their values).
+    for key, value in items:
+        if key in ("source", "data.source") and value != sections["data"].get("source"):
+            sections["data"] = switch_source(sections["data"], value)
     for key, value in items:
         set_dotted(sections, resolve_key(key, sections), value)
-    entry = get_entry(model)
-    model_cfg = from_dict(entry.config_cls, sections["model"], "model.")
-    data_cfg = from_dict(DataConfig, sections["data"], "data.")
     train_cfg = from_dict(_train_config_cls(), sections["train"], "train.")
-    return RunConfig(model=model, model_config=to_dict(model_cfg), data=data_cfg,
+    return RunConfig(model=model, model_config=sections["model"], data=sections["data"],
                      train=train_cfg, parent=parent, command=command)
+
+
+def switch_source(section: dict[str, Any], source: Any) -> dict[str, Any]:
+    """The data section for another source: its defaults, with the settings the two sources
+    share carried over."""
+    new = data_config_dict(data_config({"source": source}))
+    return {**new, **{k: v for k, v in section.items() if k in new and k != "source"}}
 
 
 def run_config_sections(cfg: Any) -> dict[str, dict[str, Any]]:
     """The three sections of an existing RunConfig, e.g. to derive a what-if run from it."""
-    return {
-        "model": copy.deepcopy(cfg.model_config),
-        "data": to_dict(cfg.data) if dataclasses.is_dataclass(cfg.data) else dict(cfg.data),
-        "train": to_dict(cfg.train) if dataclasses.is_dataclass(cfg.train) else dict(cfg.train),
-    }
+    return {"model": to_dict(cfg.model_config), "data": data_config_dict(cfg.data),
+            "train": to_dict(cfg.train)}

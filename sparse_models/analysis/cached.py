@@ -12,10 +12,12 @@ from typing import Any
 
 from .report import DEFAULT_SMOOTH_SIGMA, analyze_model
 
+REPORT_VERSION = 2  # bumped when the report's keys change: older cached entries are recomputed
+
 
 def _key(run: Any, max_samples: int, smooth_sigma: float) -> str:
     steps = run.status.get("steps_done", 0)
-    return f"samples={max_samples};smooth={smooth_sigma:g};step={steps}"
+    return f"v={REPORT_VERSION};samples={max_samples};smooth={smooth_sigma:g};step={steps}"
 
 
 def analyze_run(run: Any, max_samples: int = 5000, smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
@@ -30,9 +32,9 @@ def analyze_run(run: Any, max_samples: int = 5000, smooth_sigma: float = DEFAULT
     entries = cache.get("entries", {}) if isinstance(cache.get("entries"), dict) else {}
     if key in entries and isinstance(entries[key], dict):
         return entries[key]
-    x = run.dataset().x
-    result = analyze_model(run.model, x, periodic=run.map_periodic, smooth_sigma=smooth_sigma,
-                           max_samples=max_samples)
+    ds = run.dataset()
+    result = analyze_model(run.model, ds.x, periodic=run.map_periodic, smooth_sigma=smooth_sigma,
+                           max_samples=max_samples, x_test=ds.x_test, y_test=ds.y_test)
     entries[key] = result
     run.write_analysis({"entries": entries}, allow_shipped=allow_shipped)
     return result

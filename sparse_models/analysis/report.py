@@ -102,49 +102,75 @@ def summarize(
     smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
     n_shuffles: int = N_SHUFFLES,
     seed: int = 0,
+    why_no_map: str | None = None,
 ) -> dict[str, Any]:
     """All measures as a flat JSON-ready dict.
 
-    filters: (N, h, w); map_shape: (rows, cols) with rows·cols = N, or None (map measures None);
-    codes: (B, K); x, x_hat: (B, D); pool_matrix: (n_pools, K), used for the pool statistics of
-    the codes, and for the within/between-pool filter similarity when K = N.
+    filters: (N, h, w) or (N, C, h, w) — orientation is measured on single-channel filters only;
+    map_shape: (rows, cols) with rows·cols = N, or None (map measures None, `why_no_map` says
+    why); codes: (B, K); x, x_hat: (B, D); pool_matrix: (n_pools, K), used for the pool
+    statistics of the codes, and for the within/between-pool filter similarity when K = N.
+    Each `why_no_*` key holds, in words, why a group of measures is None (None when they apply).
     """
     f = as_numpy(filters)
+    if f.ndim == 4 and f.shape[1] == 1:
+        f = f[:, 0]
     z = as_numpy(codes)
     z = z.reshape(z.shape[0], -1)
     P = None if pool_matrix is None else as_numpy(pool_matrix)
-    theta, sel = preferred_orientation(f)
+    why_no_orientation = None
+    if f.ndim == 3:
+        theta, sel = preferred_orientation(f)
+    else:
+        why_no_orientation = (f"its filters have {f.shape[1]} channels; orientation is measured "
+                              f"on single-channel filters")
+        theta = sel = None
     out: dict[str, Any] = {
         "n_samples": int(z.shape[0]),
         "n_units": int(z.shape[1]),
         "n_filters": int(f.shape[0]),
         "live_fraction": live_fraction(z),
-        "mean_selectivity": mean_selectivity(sel),
+        "mean_selectivity": mean_selectivity(sel) if sel is not None else None,
         "explained_variance": explained_variance(x, x_hat),
     }
     sparsity = sparsity_summary(z, P if P is not None and P.shape[1] == z.shape[1] else None)
     out.update({k: v for k, v in sparsity.items() if k not in ("n_samples", "n_units")})
 
     has_map = map_shape is not None and int(map_shape[0]) * int(map_shape[1]) == f.shape[0]
+    if map_shape is not None and not has_map:
+        why_no_map = (f"its {f.shape[0]} filters do not fill the "
+                      f"{map_shape[0]}×{map_shape[1]} map")
+    elif map_shape is not None and min(map_shape) < 2:
+        why_no_map = f"its units lie on a {map_shape[0]}×{map_shape[1]} strip"
+    elif map_shape is not None and theta is None:
+        why_no_map = why_no_orientation
     out["map_rows"] = int(map_shape[0]) if has_map else None
     out["map_cols"] = int(map_shape[1]) if has_map else None
     out["map_periodic"] = bool(periodic) if has_map else None
     out["smooth_sigma"] = float(smooth_sigma)
-    if has_map and min(map_shape) >= 2:
+    if has_map and min(map_shape) >= 2 and theta is not None:
         theta_map, sel_map = orientation_map(f, map_shape)
         out.update(map_measures(theta_map, sel_map, periodic, smooth_sigma, n_shuffles, seed))
+        why_no_map = None
     else:
         out.update(dict.fromkeys(_MAP_KEYS))
+        why_no_map = why_no_map or "it has no 2-D map of units"
 
+    why_no_pools = None
     if P is not None and P.shape[1] == f.shape[0]:
-        sim = within_vs_between_pool_similarity(f, P)
+        sim = within_vs_between_pool_similarity(f.reshape(f.shape[0], -1), P)
         out["within_pool_similarity"] = sim["within"]
         out["between_pool_similarity"] = sim["between"]
         out["pool_similarity_ratio"] = sim["ratio"]
     else:
+        why_no_pools = ("it has no pools (no group-sparsity penalty)" if P is None else
+                        "its pools are over more units than it has filters")
         out["within_pool_similarity"] = None
         out["between_pool_similarity"] = None
         out["pool_similarity_ratio"] = None
+    out["why_no_map"] = why_no_map
+    out["why_no_orientation"] = why_no_orientation
+    out["why_no_pools"] = why_no_pools
     return {k: _clean(v) for k, v in out.items()}
 
 
@@ -157,12 +183,16 @@ def analyze_model(
     batch_size: int = 1000,
     n_shuffles: int = N_SHUFFLES,
     seed: int = 0,
+    x_test: np.ndarray | torch.Tensor | None = None,
+    y_test: np.ndarray | torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """`summarize` a `SparseModel` on inputs x: (n, n_inputs) (the first `max_samples` rows).
 
     Runs encode/decode under `torch.no_grad` in batches, on the device of the model's
-    parameters, and analyses on the CPU. `periodic` defaults to `model.map_periodic`; map
-    measures are skipped for a "tree" layout. The model's train/eval mode is left untouched.
+    parameters, and analyses on the CPU. The map comes from `model.layout` (None, with the
+    reason, when it has no 2-D map); `periodic` defaults to `model.map_periodic`. With held-out
+    data `x_test` the model's `evaluate` metrics are added as `test_*` (else `why_no_test`).
+    The model's train/eval mode is left untouched.
     """
     xt = torch.as_tensor(x)[:max_samples].float()
     xt = xt.reshape(xt.shape[0], -1)
@@ -178,10 +208,20 @@ def analyze_model(
         kind = model.default_filter_kind()
         filters = model.filters(kind)
         pools = model.pools()
-    map_shape = None if model.layout == "tree" else tuple(model.map_shape)
-    return summarize(
+    map_shape, why = model.layout.map_shape()
+    out = summarize(
         filters, map_shape, torch.cat(codes), xt, torch.cat(recon),
         pool_matrix=None if pools is None else pools.detach().cpu(),
         periodic=model.map_periodic if periodic is None else bool(periodic),
-        smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed,
+        smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
     )
+    if x_test is not None and len(x_test) > 0:
+        xs = torch.as_tensor(x_test)[:max_samples].float().to(device)
+        ys = None if y_test is None else torch.as_tensor(y_test)[:max_samples].to(device)
+        for k, v in model.evaluate(xs.reshape(xs.shape[0], -1), ys).items():
+            out[f"test_{k}"] = _clean(v)
+        out["test_samples"] = int(xs.shape[0])
+        out["why_no_test"] = None
+    else:
+        out["why_no_test"] = "the data has no held-out split"
+    return out

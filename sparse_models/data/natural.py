@@ -21,13 +21,17 @@ Loaded and whitened images are cached in-process, so rebuilding a dataset only r
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
-from . import DataConfig, DataError, Dataset
+from ..config import check, setting
+from .base import DataError, Dataset, DataSource, PatchesConfig, register_source
 from .images import (
     F0_FRACTION,
     available_images,
@@ -42,9 +46,92 @@ CONTRAST_EPS = 0.1  # contrast normalisation divides by std + CONTRAST_EPS × RM
 ZCA_EPS = 1e-2  # ZCA regulariser, as a fraction of the mean covariance eigenvalue
 
 __all__ = [
-    "available_images", "folder_patches", "load_grey_image", "natural_patches", "whiten_image",
-    "sample_patches", "zca_fit",
+    "FolderConfig", "NaturalConfig", "available_images", "folder_patches", "load_grey_image",
+    "natural_patches", "whiten_image", "sample_patches", "zca_fit",
 ]
+
+Whitening = Literal["olshausen", "zca", "none"]
+
+# Natural photographs shipped by scikit-image / scikit-learn (no download needed).
+DEFAULT_IMAGES: tuple[str, ...] = (
+    "camera", "astronaut", "coffee", "chelsea", "rocket", "grass", "china", "flower",
+)
+
+
+@dataclass(frozen=True)
+class ImagePatchesConfig(PatchesConfig):
+    """Patches cut from photographs (the module docstring's pipeline)."""
+
+    whitening: Whitening = setting(
+        "olshausen", label="Whitening",
+        help="olshausen: 1/f whitening with a low-pass (Olshausen & Field); zca: ZCA on the "
+             "patches; none: only mean removal and scaling.")
+    downscale: int = setting(2, label="Downscale factor", min=1, max=8,
+                             help="Integer factor the images are shrunk by before whitening.")
+    contrast_normalize: bool = setting(False, label="Contrast normalisation",
+                                       help="Divide each patch by its own std (after mean "
+                                            "removal).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.whitening in ("olshausen", "zca", "none"),
+              f"whitening must be olshausen, zca or none; got {self.whitening!r}")
+
+
+@dataclass(frozen=True)
+class NaturalConfig(ImagePatchesConfig):
+    source: ClassVar[str] = "natural"
+    images: tuple[str, ...] = setting(DEFAULT_IMAGES, label="Images",
+                                      help="Bundled photographs to cut patches from.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(not isinstance(self.images, str)
+              and all(isinstance(n, str) and n for n in self.images),
+              f"data.images must be a list of image names, got {self.images!r}")
+        check(len(self.images) > 0, "data.images must name at least one image")
+
+
+@dataclass(frozen=True)
+class FolderConfig(ImagePatchesConfig):
+    source: ClassVar[str] = "folder"
+    folder: str = setting("", label="Image folder",
+                          help="A folder of PNG/JPEG images on the machine running the app.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(isinstance(self.folder, str) and bool(self.folder.strip()),
+              "the data source 'folder' needs an image folder (data.folder=PATH)")
+
+
+def _with_test(load, cfg: PatchesConfig) -> Dataset:
+    """Draw the training and held-out patches together (same preprocessing statistics), then
+    keep the last `n_test` apart."""
+    whole = cfg if cfg.n_test == 0 else dataclasses.replace(cfg, n_patches=cfg.n_patches
+                                                             + cfg.n_test)
+    return load(whole).split_off_test(cfg.n_test)
+
+
+@register_source
+class NaturalPatches(DataSource):
+    name = "natural"
+    Config = NaturalConfig
+    description = "whitened patches of the photographs bundled with scikit-image/scikit-learn"
+
+    @classmethod
+    def load(cls, cfg: NaturalConfig) -> Dataset:
+        return _with_test(natural_patches, cfg)
+
+
+@register_source
+class FolderPatches(DataSource):
+    name = "folder"
+    Config = FolderConfig
+    description = "whitened patches of your own images (a folder of PNG/JPEG files)"
+
+    @classmethod
+    def load(cls, cfg: FolderConfig) -> Dataset:
+        return _with_test(folder_patches, cfg)
 
 
 def _freeze(images: list[np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -141,7 +228,7 @@ def zca_fit(x: np.ndarray, eps_fraction: float = ZCA_EPS) -> tuple[np.ndarray, n
 
 
 def _patch_dataset(
-    images: tuple[np.ndarray, ...], names: list[str], cfg: DataConfig, name: str, extra: dict
+    images: tuple[np.ndarray, ...], names: list[str], cfg: ImagePatchesConfig, name: str, extra: dict
 ) -> Dataset:
     p = cfg.patch_size
     rng = np.random.default_rng(cfg.seed)
@@ -177,11 +264,11 @@ def _patch_dataset(
     if cfg.whitening == "zca":
         # New patches: (p − p.mean(), contrast-normalised if it was on, − zca_mean) @ zca_matrix
         info["zca_matrix"] = torch.from_numpy((w * scale).astype(np.float32))
-    return Dataset(x=torch.from_numpy(x.astype(np.float32)), input_shape=(p, p), y=None,
+    return Dataset(x=torch.from_numpy(x.astype(np.float32)), input_shape=(1, p, p), y=None,
                    name=name, info=info)
 
 
-def natural_patches(cfg: DataConfig) -> Dataset:
+def natural_patches(cfg: ImagePatchesConfig) -> Dataset:
     """Patches of the bundled photographs `cfg.images`: x `(n_patches, patch_size²)` float32.
 
     `info` records the images, their shapes and patch counts, the whitening and `scale` (the
@@ -202,7 +289,7 @@ def natural_patches(cfg: DataConfig) -> Dataset:
     return _patch_dataset(images, list(names), cfg, "natural", {})
 
 
-def folder_patches(cfg: DataConfig) -> Dataset:
+def folder_patches(cfg: ImagePatchesConfig) -> Dataset:
     """Patches of the PNG/JPEG images in `cfg.folder` (same pipeline as `natural_patches`).
 
     The files are only read. Raises DataError naming the folder or file when the folder is
@@ -210,7 +297,7 @@ def folder_patches(cfg: DataConfig) -> Dataset:
     hold too few patch positions for `cfg.n_patches`.
     """
     if not cfg.folder:
-        raise DataError("data source 'folder' needs data.folder=PATH")
+        raise DataError("the data source 'folder' needs an image folder (data.folder=PATH)")
     files = image_files(cfg.folder)
     stamps = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     images = _folder_images(stamps, cfg.downscale, _image_kind(cfg.whitening),
@@ -224,7 +311,7 @@ if __name__ == "__main__":
 
     for attempt in ("first load", "cached"):
         t0 = time.perf_counter()
-        ds = natural_patches(DataConfig())
+        ds = natural_patches(NaturalConfig())
         dt = time.perf_counter() - t0
         print(f"{attempt}: {tuple(ds.x.shape)} patches from {len(ds.info['images'])} images "
               f"in {dt:.3f} s")

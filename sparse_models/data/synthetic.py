@@ -17,11 +17,14 @@ theta = π/2: vertical stripes. The wave vector is perpendicular to the stripes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from . import DataConfig, DataError, Dataset
+from ..config import setting
+from .base import Dataset, DataSource, PatchesConfig, register_source
 
 # Ranges of the random patches of `grating_patches`.
 GRATING_FREQ_RANGE = (0.08, 0.3)  # cycles per pixel, drawn log-uniformly
@@ -100,7 +103,26 @@ def gabor_bank(
     return _gabor_stack(size, thetas, freqs, phases, sig, mid, mid), thetas
 
 
-def grating_patches(cfg: DataConfig) -> Dataset:
+@dataclass(frozen=True)
+class GratingsConfig(PatchesConfig):
+    source: ClassVar[str] = "gratings"
+    contrast_normalize: bool = setting(False, label="Contrast normalisation",
+                                       help="Divide each patch by its own std.")
+
+
+@register_source
+class GratingPatches(DataSource):
+    name = "gratings"
+    Config = GratingsConfig
+    description = "synthetic oriented gratings and Gabor patches (known answers)"
+
+    @classmethod
+    def load(cls, cfg: GratingsConfig) -> Dataset:
+        whole = cfg if cfg.n_test == 0 else replace(cfg, n_patches=cfg.n_patches + cfg.n_test)
+        return grating_patches(whole).split_off_test(cfg.n_test)
+
+
+def grating_patches(cfg: GratingsConfig) -> Dataset:
     """`cfg.n_patches` random Gabor patches and gratings of `cfg.patch_size`², plus a little noise.
 
     Each patch has a uniform random orientation and phase and a log-uniform frequency in
@@ -109,8 +131,6 @@ def grating_patches(cfg: DataConfig) -> Dataset:
     when `cfg.contrast_normalize`) and scaled to unit average pixel variance. Whitening is not
     applied: the patterns are already band-limited. Seeded by `cfg.seed`.
     """
-    if cfg.source != "gratings":
-        raise DataError(f"grating_patches needs data source 'gratings', got {cfg.source!r}")
     rng = np.random.default_rng(cfg.seed)
     n, p = cfg.n_patches, cfg.patch_size
     theta = rng.uniform(0, np.pi, n)
@@ -142,7 +162,7 @@ def grating_patches(cfg: DataConfig) -> Dataset:
         "whitening": "none (synthetic patterns are not whitened)",
         "contrast_normalize": bool(cfg.contrast_normalize),
     }
-    return Dataset(x=torch.from_numpy(x.astype(np.float32)), input_shape=(p, p), y=None,
+    return Dataset(x=torch.from_numpy(x.astype(np.float32)), input_shape=(1, p, p), y=None,
                    name="gratings", info=info)
 
 

@@ -1,7 +1,7 @@
 """The interface every model shares, and the registry that maps names to (config, model).
 
 A model is an `nn.Module` built from a frozen config dataclass. The trainer, the run folders,
-the analysis and the app only use this interface:
+the analysis and the app only use this interface, never a model's name:
 
 - `encode(x) -> z`           x: (B, n_inputs) -> z: (B, n_units)
 - `decode(z) -> x_hat`       z: (B, n_units) -> (B, n_inputs)
@@ -9,28 +9,134 @@ the analysis and the app only use this interface:
 - `train_step(x, y, opt)`    one optimisation step: `gradients` (default: backprop `loss`),
                              the optimiser's step, then `constrain`
 - `constrain()`              projections after each step (e.g. unit-norm decoder columns)
-- `filters(kind)`            (N, h, w) images to display: "decoder" or "encoder"
-- `layout` / `map_shape`     how the N filters are laid out: a 2-D "map", a "tree", a "sheet"
+- `evaluate(x, y)`           metrics on held-out data (default: the loss terms)
+
+and what it declares about itself, for the analysis and the pages to draw it without asking
+which model it is:
+
+- `input_shape`              (C, H, W) of one input; `adapt_config` fits a config to the data
+- `layout`                   how its units are arranged: a 2-D map, a tree, a sheet, or nothing
+- `filter_kinds()`, `filters(kind)` -> (N, C, h, w), `default_filter_kind()`
+- `pools()`                  the group-sparsity pool matrix, or None
+- `energy_latex`, `blurb`, `paper`, `description`: the Overview's words
+- `preset`                   default data and training settings; `tiny` for tests
+- the config's fields carry their label, help and range (`config.setting`)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import math
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from ..config import from_dict, to_dict
+from ..config import ConfigError, from_dict, to_dict
+
+LayoutKind = Literal["map", "tree", "sheet", "none"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a model's units are arranged, for the analysis and the pages.
+
+    map:   a 2-D map of `shape` = (rows, cols) units, wrapping around (a torus) when `wrap`.
+    sheet: a 2-D grid of `shape` = (rows, cols) positions with `per_position` units at each;
+           unit i sits at position i // per_position (its filters are local to that position).
+    tree:  `parents[i]` is unit i's parent, -1 for a root.
+    none:  no spatial order (e.g. a classifier's hidden units).
+    """
+
+    kind: LayoutKind
+    shape: tuple[int, int] = (0, 0)
+    wrap: bool = False
+    per_position: int = 1
+    parents: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("map", "tree", "sheet", "none"):
+            raise ConfigError(f"layout kind must be map, tree, sheet or none; got {self.kind!r}")
+        if self.kind in ("map", "sheet") and min(self.shape) < 1:
+            raise ConfigError(f"a {self.kind} layout needs a positive shape, got {self.shape}")
+        if self.per_position < 1:
+            raise ConfigError(f"per_position must be at least 1, got {self.per_position}")
+
+    @property
+    def n_units(self) -> int | None:
+        if self.kind == "map":
+            return self.shape[0] * self.shape[1]
+        if self.kind == "sheet":
+            return self.shape[0] * self.shape[1] * self.per_position
+        if self.kind == "tree":
+            return len(self.parents)
+        return None
+
+    def grid_shape(self, n_units: int) -> tuple[int, int]:
+        """(rows, cols) to draw all units as one 2-D grid of pictures: the map itself; for a
+        sheet, each position's units side by side as a small square block; else near-square."""
+        if self.kind == "map":
+            return tuple(self.shape)
+        if self.kind == "sheet":
+            br, bc = square_shape(self.per_position)
+            return self.shape[0] * br, self.shape[1] * bc
+        return square_shape(n_units)
+
+    def map_shape(self) -> tuple[tuple[int, int] | None, str]:
+        """`((rows, cols), "")` when the units form a 2-D map whose orientation map means
+        something (neighbours on it are neighbours in the model), else `(None, why not)`."""
+        if self.kind in ("map", "sheet"):
+            rows, cols = self.grid_shape(self.n_units or 0)
+            if min(rows, cols) < 2:
+                return None, (f"its {rows * cols} units lie on a {rows}×{cols} strip; an "
+                              f"orientation map needs at least 2 rows and 2 columns")
+            return (rows, cols), ""
+        if self.kind == "tree":
+            return None, "its units form a tree, not a 2-D map"
+        return None, "its units have no spatial layout"
+
+    def unit_map_index(self) -> list[int] | None:
+        """For a sheet: the unit shown at each cell of `grid_shape`, row-major (None for a map,
+        where unit i is cell i)."""
+        if self.kind != "sheet":
+            return None
+        br, bc = square_shape(self.per_position)
+        rows, cols = self.shape
+        out = []
+        for r in range(rows * br):
+            for c in range(cols * bc):
+                pos = (r // br) * cols + c // bc
+                k = (r % br) * bc + c % bc
+                out.append(pos * self.per_position + k)
+        return out
+
+
+def square_shape(n: int) -> tuple[int, int]:
+    """The most square (rows, cols) with rows·cols = n exactly (a prime gives a 1×n strip)."""
+    if n <= 0:
+        return (0, 0)
+    rows = int(math.isqrt(n))
+    while n % rows:
+        rows -= 1
+    return rows, n // rows
 
 
 class SparseModel(nn.Module):
-    """Base class. Subclasses set `name`, `Config`, and implement encode/decode/loss."""
+    """Base class. Subclasses set `name`, `Config` and the class attributes below, and implement
+    encode/decode/loss/filters."""
 
     name: ClassVar[str] = ""
     Config: ClassVar[type]
-    description: ClassVar[str] = ""
+    description: ClassVar[str] = ""  # one line: the model picker, `list --models`
+    blurb: ClassVar[str] = ""  # a short paragraph (Markdown) for the Overview
+    energy_latex: ClassVar[str] = ""  # its energy or loss, in LaTeX, for the Overview
+    paper: ClassVar[str] = ""  # the paper it follows
     supervised: ClassVar[bool] = False  # uses labels y in `loss`
+    # Default settings of a run of this model, by section ("data", "train"; "model" overrides
+    # the config's own defaults); tuned so the default trains in seconds on a 2-core CPU.
+    preset: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Overrides (section.key -> value) giving a tiny run that trains in a moment, for tests.
+    tiny: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -71,35 +177,66 @@ class SparseModel(nn.Module):
         """Optimiser parameter groups; models override to scale per-matrix learning rates."""
         return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": lr}]
 
-    # --- what the UI shows ----------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor | None = None,
+                 batch_size: int = 1000) -> dict[str, float]:
+        """Metrics on held-out data x: (n, n_inputs): each loss term averaged over the samples,
+        and the explained variance of the reconstruction. Supervised models add their own."""
+        sums: dict[str, float] = {}
+        resid = total = 0.0
+        n = x.shape[0]
+        mean = x.mean(0, keepdim=True)
+        for s in range(0, n, batch_size):
+            xb = x[s:s + batch_size]
+            yb = None if y is None else y[s:s + batch_size]
+            with torch.enable_grad():  # some losses run an inner optimisation
+                terms = self.loss(xb, yb)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * xb.shape[0]
+            r = xb - self.decode(self.encode(xb)).reshape(xb.shape)
+            resid += float((r * r).sum())
+            total += float(((xb - mean) ** 2).sum())
+        out = {k: v / n for k, v in sums.items()}
+        out["explained_variance"] = 1.0 - resid / total if total > 0 else float("nan")
+        return out
+
+    # --- what the model declares about itself ---------------------------------------------
     @property
     def n_units(self) -> int:
         raise NotImplementedError
 
     @property
-    def input_shape(self) -> tuple[int, int]:
-        """(h, w) of one input patch or image."""
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one input."""
         raise NotImplementedError
 
+    @classmethod
+    def adapt_config(cls, config: Any, input_shape: tuple[int, int, int]) -> Any:
+        """This model's config fitted to data of `input_shape` (C, H, W); ConfigError in words
+        when the model cannot take such data. Default: the config as it is."""
+        return config
+
     @property
-    def layout(self) -> str:
-        return "map"
+    def layout(self) -> Layout:
+        return Layout("none")
 
     @property
     def map_shape(self) -> tuple[int, int]:
-        """(rows, cols) that the units are laid out on."""
-        from ..groups import square_map_shape
-
-        return square_map_shape(self.n_units)
+        """(rows, cols) to draw the units as one grid of pictures (see `Layout.grid_shape`)."""
+        return self.layout.grid_shape(self.n_units)
 
     @property
     def map_periodic(self) -> bool:
         """Whether the unit map wraps around (a torus), for map analysis."""
-        return False
+        return self.layout.kind == "map" and self.layout.wrap
 
     def pools(self) -> torch.Tensor | None:
         """Pool matrix `(n_pools, n_units)` of the group-sparsity penalty, or None."""
         return None
+
+    @property
+    def has_pools(self) -> bool:
+        return self.pools() is not None
 
     def filter_kinds(self) -> tuple[str, ...]:
         return ("decoder", "encoder")
@@ -111,12 +248,40 @@ class SparseModel(nn.Module):
         return "decoder" if "decoder" in kinds else kinds[0]
 
     def filters(self, kind: str = "decoder") -> torch.Tensor:
-        """Filters as images `(N, h, w)`, detached, on the CPU."""
+        """Filters as images `(N, C, h, w)`, detached, on the CPU."""
         raise NotImplementedError
+
+    def check_filter_kind(self, kind: str) -> None:
+        if kind not in self.filter_kinds():
+            raise ValueError(f"{self.name} has no {kind!r} filters; it has "
+                             f"{', '.join(self.filter_kinds())}")
 
     def extra_state_for_ui(self) -> dict[str, Any]:
         """Model-specific arrays the UI may show (e.g. the inhibition matrix S)."""
         return {}
+
+
+class PatchModel(SparseModel):
+    """A model of flattened single-channel patches whose config has `input_shape: (h, w)`."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        h, w = self.config.input_shape
+        return (1, int(h), int(w))
+
+    @classmethod
+    def adapt_config(cls, config: Any, input_shape: tuple[int, int, int]) -> Any:
+        c, h, w = input_shape
+        if c != 1:
+            raise ConfigError(f"{cls.name} learns from single-channel (grey) patches; this data "
+                              f"has {c} channels")
+        if tuple(config.input_shape) == (h, w):
+            return config
+        return replace(config, input_shape=(int(h), int(w)))
+
+    def filters_of(self, weights: torch.Tensor) -> torch.Tensor:
+        """(N, P) weight rows as (N, 1, h, w) images."""
+        return weights.detach().cpu().reshape(self.n_units, *self.input_shape)
 
 
 @dataclass(frozen=True)
@@ -138,24 +303,32 @@ def register(cls: type[SparseModel]) -> type[SparseModel]:
     return cls
 
 
+def unregister(name: str) -> None:
+    """Forget a registered model (tests that register toy models clean up with this)."""
+    _REGISTRY.pop(name, None)
+
+
 def available_models() -> dict[str, ModelEntry]:
     return dict(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
-    from ..config import ConfigError
-
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
+def model_config(name: str, config: dict[str, Any] | Any | None = None) -> Any:
+    """The validated config instance of model `name` from a dict (or an instance, as is)."""
+    entry = get_entry(name)
+    if isinstance(config, entry.config_cls):
+        return config
+    return from_dict(entry.config_cls, config, where="model.")
+
+
 def build_model(name: str, config: dict[str, Any] | Any | None = None) -> SparseModel:
     """Build a registered model from a config dict (validated) or a config instance."""
-    entry = get_entry(name)
-    cfg = config if isinstance(config, entry.config_cls) else from_dict(
-        entry.config_cls, config, where="model.")
-    return entry.model_cls(cfg)
+    return get_entry(name).model_cls(model_config(name, config))
 
 
 def model_config_dict(model: SparseModel) -> dict[str, Any]:

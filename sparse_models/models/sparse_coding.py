@@ -17,35 +17,48 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..config import check
-from .base import SparseModel, register
+from ..config import check, check_ranges, setting
+from .base import PatchModel, register
 from .penalties import fista, ista, lasso_objective, lipschitz
 
 
 @dataclass(frozen=True)
 class SparseCodingConfig:
-    input_shape: tuple[int, int] = (12, 12)  # (h, w) of one patch; set from the data
-    n_units: int = 256  # dictionary size K
-    lam: float = 0.5  # λ, weight of the L1 penalty (same scale as scikit-learn's alpha)
-    solver: Literal["fista", "ista"] = "fista"  # inference algorithm
-    n_iter: int = 50  # solver iterations per batch
-    positive: bool = False  # non-negative codes
-    seed: int = 0  # initial dictionary
+    input_shape: tuple[int, int] = setting((12, 12), label="Input (h, w)", form=False)  # from the data
+    n_units: int = setting(256, label="Number of units", min=1, max=4096,
+                           help="Dictionary size K: how many atoms the model learns.")
+    lam: float = setting(0.5, label="λ (sparsity weight)", min=0.0, max=100.0,
+                         help="Weight of the L1 penalty (the same scale as scikit-learn's "
+                              "alpha): larger means fewer active units.")
+    solver: Literal["fista", "ista"] = setting("fista", label="Solver",
+                                               help="The inference algorithm.")
+    n_iter: int = setting(50, label="Solver iterations", min=1, max=10_000,
+                          help="Solver iterations per batch.")
+    positive: bool = setting(False, label="Non-negative codes")
+    seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
         check(len(self.input_shape) == 2 and min(self.input_shape) >= 1,
               f"input_shape must be two positive integers, got {self.input_shape!r}")
-        check(self.n_units >= 1, f"n_units must be at least 1, got {self.n_units}")
-        check(self.lam >= 0, f"lam must be non-negative, got {self.lam}")
         check(self.solver in ("fista", "ista"), f"solver must be fista or ista, got {self.solver!r}")
-        check(1 <= self.n_iter <= 10_000, f"n_iter must be in 1..10000, got {self.n_iter}")
+        check_ranges(self, "model.")
 
 
 @register
-class SparseCoding(SparseModel):
+class SparseCoding(PatchModel):
     name = "sparse_coding"
     Config = SparseCodingConfig
     description = "Dictionary learning with L1-sparse codes found by ISTA/FISTA (no structure)."
+    blurb = ("Plain sparse coding (Olshausen & Field 1996): every unit is penalised on its own, "
+             "so units learn edge-like filters but in no particular order. The baseline for the "
+             "structured models.")
+    energy_latex = (r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\lVert z\rVert_1,"
+                    r"\quad z^*=\arg\min_z E")
+    paper = "Olshausen & Field, Nature 1996; FISTA: Beck & Teboulle, SIAM J. Imaging Sci. 2009"
+    preset = {"train": {"steps": 300, "batch_size": 256, "lr": 1e-2}}
+    tiny = {"model.n_units": 16, "model.n_iter": 10, "data.source": "gratings",
+            "data.patch_size": 6, "data.n_patches": 128, "train.steps": 4,
+            "train.batch_size": 32, "train.log_every": 2, "train.snapshot_every": 2}
 
     def __init__(self, config: SparseCodingConfig) -> None:
         super().__init__(config)
@@ -57,11 +70,6 @@ class SparseCoding(SparseModel):
     @property
     def n_units(self) -> int:
         return self.config.n_units
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return tuple(self.config.input_shape)
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Optimal codes z*: (B, K) for x: (B, P)."""
         c = self.config
@@ -93,6 +101,5 @@ class SparseCoding(SparseModel):
         return ("decoder",)
 
     def filters(self, kind: str = "decoder") -> torch.Tensor:
-        if kind not in self.filter_kinds():
-            raise ValueError(f"{self.name} has no {kind!r} filters; it has {self.filter_kinds()}")
-        return self.D.detach().cpu().reshape(self.n_units, *self.input_shape)
+        self.check_filter_kind(kind)
+        return self.filters_of(self.D)

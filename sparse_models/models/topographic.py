@@ -26,55 +26,78 @@ Each step decreases E and never divides by zero, unlike a gradient step on the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-from ..config import check
+from ..config import check, check_ranges, setting
 from ..groups import GroupSpec
-from .base import SparseModel, register
+from .base import Layout, PatchModel, register
 from .penalties import group_l2, lipschitz, shrink, soft_threshold
 
 
 @dataclass(frozen=True)
 class TopographicConfig:
-    input_shape: tuple[int, int] = (12, 12)  # (h, w) of one patch; set from the data
-    group: GroupSpec = field(default_factory=lambda: GroupSpec(
+    input_shape: tuple[int, int] = setting((12, 12), label="Input (h, w)", form=False)  # from the data
+    group: GroupSpec = setting(label="Group structure", default_factory=lambda: GroupSpec(
         kind="neighbourhood", map_shape=(16, 16), size=5, stride=1, wrap=True, sigma=1.0))
-    lam: float = 0.2  # λ, weight of the group-sparsity penalty
-    inference: Literal["amortized", "optimal"] = "amortized"  # see module docstring
-    encoder: Literal["tanh", "shrink"] = "shrink"  # F's nonlinearity: g·shrink(u, |b|), or g·tanh(u + b)
-    l1: float = 0.3  # weight of an extra per-unit L1 penalty on z (0 = pure group sparsity)
-    encoder_decay: float = 1.0  # decoupled weight decay on M: clears the input directions that
-    # whitening leaves empty (they get no gradient and would keep their random start)
-    alpha: float = 1.0  # α, weight of the prediction term ‖z − F(x)‖² (optimal mode)
-    infer_steps: int = 20  # inference iterations per batch (optimal mode)
-    eps: float = 1e-4  # ε inside each pool's square root
-    seed: int = 0  # initial weights
+    lam: float = setting(0.2, label="λ (sparsity weight)", min=0.0, max=100.0,
+                         help="Weight of the group-sparsity penalty: larger means fewer active "
+                              "units and pools.")
+    inference: Literal["amortized", "optimal"] = setting(
+        "amortized", label="Inference",
+        help="amortized: the code is the encoder's prediction F(x) (fast); optimal: the code "
+             "minimises the energy, starting from F(x) (IPSD).")
+    encoder: Literal["tanh", "shrink"] = setting(
+        "shrink", label="Encoder nonlinearity", help="F(x) = g·shrink(Mx, |b|) or g·tanh(Mx + b).")
+    l1: float = setting(0.3, label="Extra L1 weight (per unit)", min=0.0, max=100.0,
+                        help="Adds l1·Σ|z| on top of the group penalty; 0 gives pure group "
+                             "sparsity.")
+    # Decoupled weight decay on M clears the input directions that whitening leaves empty
+    # (they get no gradient and would keep their random start).
+    encoder_decay: float = setting(
+        1.0, label="Encoder weight decay", min=0.0, max=100.0,
+        help="Decoupled weight decay on the encoder M. It clears the input directions that "
+             "whitening leaves empty (they get no gradient), so encoder filters look clean "
+             "instead of noisy. 0 turns it off.")
+    alpha: float = setting(1.0, label="α (prediction weight)", min=0.0, max=100.0,
+                           when={"inference": "optimal"},
+                           help="Weight of the prediction term ‖z − F(x)‖² in optimal inference.")
+    infer_steps: int = setting(20, label="Inference steps", min=1, max=1000,
+                               when={"inference": "optimal"},
+                               help="Inference iterations per batch (optimal inference).")
+    eps: float = setting(1e-4, label="ε inside each pool's square root", min=1e-12, max=1.0)
+    seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
         check(len(self.input_shape) == 2 and min(self.input_shape) >= 1,
               f"input_shape must be two positive integers, got {self.input_shape!r}")
         check(isinstance(self.group, GroupSpec), "group must be a GroupSpec")
-        check(self.lam >= 0, f"lam must be non-negative, got {self.lam}")
         check(self.inference in ("amortized", "optimal"),
               f"inference must be amortized or optimal, got {self.inference!r}")
-        check(self.l1 >= 0, f"l1 must be non-negative, got {self.l1}")
-        check(self.encoder_decay >= 0,
-              f"encoder_decay must be non-negative, got {self.encoder_decay}")
-        check(self.alpha >= 0, f"alpha must be non-negative, got {self.alpha}")
-        check(1 <= self.infer_steps <= 1000, f"infer_steps must be in 1..1000, got {self.infer_steps}")
-        check(self.eps > 0, f"eps must be positive, got {self.eps}")
+        check_ranges(self, "model.")
 
 
 @register
-class Topographic(SparseModel):
+class Topographic(PatchModel):
     name = "topographic"
     Config = TopographicConfig
     description = ("Auto-encoder with overlapping group sparsity on a 2-D map: "
                    "Gabor-like filters that vary smoothly, with pinwheels.")
+    blurb = ("Units sit on a 2-D sheet and are penalised in overlapping pools of neighbours "
+             "(Kavukcuoglu et al., CVPR 2009). Neighbours learn similar features, so the "
+             "Gabor-like filters change smoothly across the sheet and the preferred orientation "
+             "winds around isolated points: **pinwheels**, as in the visual cortex.")
+    energy_latex = (r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\sum_j\sqrt{\textstyle"
+                    r"\sum_{i\in P_j}w_i z_i^2}\;(+\,\ell_1\lVert z\rVert_1),\quad z=F(x)")
+    paper = ("Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009 (topographic filter maps); "
+             "Hyvärinen & Hoyer 2001")
+    preset = {"train": {"steps": 2000, "batch_size": 256, "lr": 3e-3}}
+    tiny = {"model.group.map_shape": [4, 4], "model.group.size": 3, "data.source": "gratings",
+            "data.patch_size": 6, "data.n_patches": 128, "train.steps": 4,
+            "train.batch_size": 32, "train.log_every": 2, "train.snapshot_every": 2}
 
     def __init__(self, config: TopographicConfig) -> None:
         super().__init__(config)
@@ -94,16 +117,9 @@ class Topographic(SparseModel):
         return self.config.group.n_units
 
     @property
-    def input_shape(self) -> tuple[int, int]:
-        return tuple(self.config.input_shape)
-
-    @property
-    def map_shape(self) -> tuple[int, int]:
-        return tuple(self.config.group.map_shape)
-
-    @property
-    def map_periodic(self) -> bool:
-        return self.config.group.kind == "neighbourhood" and self.config.group.wrap
+    def layout(self) -> Layout:
+        g = self.config.group
+        return Layout("map", tuple(g.map_shape), wrap=g.kind == "neighbourhood" and g.wrap)
 
     def pools(self) -> torch.Tensor:
         return self.P
@@ -227,10 +243,5 @@ class Topographic(SparseModel):
         self.D.div_(self.D.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
     def filters(self, kind: str = "decoder") -> torch.Tensor:
-        if kind == "decoder":
-            W = self.D
-        elif kind == "encoder":
-            W = self.M
-        else:
-            raise ValueError(f"{self.name} has no {kind!r} filters; it has {self.filter_kinds()}")
-        return W.detach().cpu().reshape(self.n_units, *self.input_shape)
+        self.check_filter_kind(kind)
+        return self.filters_of(self.D if kind == "decoder" else self.M)

@@ -16,21 +16,17 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..models import build_model
 from .pipeline import execute_run
 from .runs import (
-    CONFIG_FILE,
     RunConfig,
     RunError,
     RunWriter,
-    check_run_config,
     create_run,
     default_runs_dir,
-    load_run,
+    parent_parameters,
     read_run_config,
 )
 from .trainer import StepInfo, resolve_device
@@ -117,11 +113,10 @@ class JobManager:
                 read_run_config(run_dir)  # must be a run folder
         elif config is None:
             raise ValueError("submit needs a config (or resume_dir)")
-        model_cfg = check_run_config(config)
         device = resolve_device(config.train.device)
         init_path = Path(init_from) if init_from is not None else None
         if init_path is not None:
-            self._check_parent(config, model_cfg, init_path)
+            self._check_parent(config, init_path)
             if config.parent is None:
                 config = replace(config, parent=str(init_path))
 
@@ -151,21 +146,8 @@ class JobManager:
         return job_id
 
     @staticmethod
-    def _check_parent(config: RunConfig, model_cfg: Any, parent_dir: Path) -> None:
-        if not (parent_dir / CONFIG_FILE).exists():
-            raise RunError(f"cannot initialise from {parent_dir}: it is not a run folder")
-        parent = load_run(parent_dir)
-        if parent.config.model != config.model:
-            raise RunError(f"cannot initialise a {config.model!r} model from {parent_dir.name}: "
-                           f"it is a {parent.config.model!r} run")
-        mine = {k: tuple(p.shape) for k, p in build_model(config.model, model_cfg)
-                .named_parameters()}
-        theirs = {k: tuple(p.shape) for k, p in parent.model.named_parameters()}
-        if mine != theirs:
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            k = diff[0]
-            raise RunError(f"cannot initialise from {parent_dir.name}: {k} has shape "
-                           f"{theirs.get(k)} there but {mine.get(k)} in this config")
+    def _check_parent(config: RunConfig, parent_dir: Path) -> None:
+        parent_parameters(config, parent_dir)
 
     def _schedule(self) -> None:
         """Start queued jobs, oldest first, while fewer than max_concurrent run. Holds the lock."""

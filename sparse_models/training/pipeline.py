@@ -20,17 +20,15 @@ import torch
 
 from ..config import ConfigError
 from ..data import DataError, batches, load_dataset
-from ..models import build_model, get_entry
+from ..models import build_model
 from ..models.base import SparseModel
 from .runs import (
     CHECKPOINT_FILE,
-    WEIGHTS_FILE,
     RunConfig,
     RunError,
     RunWriter,
-    check_run_config,
-    check_state_matches,
-    load_run,
+    check_weights_fit,
+    parent_parameters,
     read_checkpoint,
     read_snapshots,
     restore_rng,
@@ -105,15 +103,12 @@ def _execute(
     init_from: Path | str | None,
     resume: bool,
 ) -> str:
-    check_run_config(config)
     tcfg = config.train
     device = resolve_device(tcfg.device)
     writer.update_status(device=str(device))
 
-    ds = load_dataset(config.data)
-    if "input_shape" in getattr(get_entry(config.model).config_cls, "__dataclass_fields__", {}):
-        config = config.with_input_shape(ds.input_shape)
-    writer.write_config(config)  # now with the input shape: the folder describes itself
+    ds = load_dataset(config.data)  # the config was fitted to this shape when it was made
+    writer.write_config(config)
 
     with _BUILD_LOCK:
         torch.manual_seed(tcfg.seed)
@@ -137,13 +132,14 @@ def _execute(
         elapsed_before = float(ckpt.extra.get("elapsed_s", 0.0))
         stride = int(ckpt.extra.get("snapshot_stride", 1))
         try:
-            steps, filters = read_snapshots(run_dir)
+            steps, filters, snap_kind = read_snapshots(run_dir)
             keep = steps <= start_step
-            snap_steps, snap_filters = steps[keep].tolist(), list(filters[keep])
+            if snap_kind == model.default_filter_kind():
+                snap_steps, snap_filters = steps[keep].tolist(), list(filters[keep])
         except RunError:  # missing or broken: the replay restarts here, training is unaffected
             pass
     elif init_from is not None:
-        _copy_parameters(model, Path(init_from), config.model)
+        _copy_parameters(model, config, Path(init_from))
     writer.truncate_metrics(start_step)
 
     kind = model.default_filter_kind()
@@ -173,11 +169,28 @@ def _execute(
     def save_progress(step: int) -> None:
         writer.save_checkpoint(model, optimizer, step,
                                extra={"elapsed_s": elapsed(), "snapshot_stride": stride})
-        writer.save_snapshots(snap_steps, snap_filters)
+        writer.save_snapshots(snap_steps, snap_filters, kind)
+
+    x_test = y_test = None
+    if ds.has_test:
+        x_test = ds.x_test.to(device)
+        y_test = ds.y_test.to(device) if ds.y_test is not None else None
+    evaluated: list[int] = []
+
+    def evaluate(step: int) -> None:
+        """Metrics on the held-out split, logged as a `"split": "test"` line."""
+        if x_test is None or step in evaluated:
+            return
+        evaluated.append(step)
+        values = model.evaluate(x_test, y_test)
+        writer.append_metrics([{"step": step, "split": "test",
+                                "elapsed_s": round(elapsed(), 3), **values}])
 
     def after_step(step: int) -> None:
         if tcfg.snapshot_every and step % (tcfg.snapshot_every * stride) == 0:
             take_snapshot(step)
+        if tcfg.eval_every and step % tcfg.eval_every == 0:
+            evaluate(step)
         if tcfg.checkpoint_every and step % tcfg.checkpoint_every == 0 and step < tcfg.steps:
             save_progress(step)
             writer.update_status(steps_done=step, elapsed_s=elapsed())
@@ -208,6 +221,7 @@ def _execute(
                    optimizer=optimizer, after_step=after_step)
 
     state = "stopped" if result.stopped else "completed"
+    evaluate(result.step)
     if state == "completed" and tcfg.snapshot_every and (not snap_steps
                                                          or snap_steps[-1] != result.step):
         take_snapshot(result.step)
@@ -224,28 +238,15 @@ def _execute(
 
 
 def _load_state(model: SparseModel, state: dict[str, torch.Tensor], source: Path) -> None:
-    check_state_matches(model, state, source)
+    check_weights_fit(model, state, source)
     model.load_state_dict(state)
 
 
-def _copy_parameters(model: SparseModel, parent_dir: Path, model_name: str) -> None:
-    """Start from a previous run's parameters (what-if retraining); shapes must match."""
-    parent = load_run(parent_dir)
-    source = parent_dir / WEIGHTS_FILE
-    if parent.config.model != model_name:
-        raise RunError(f"cannot initialise a {model_name!r} model from {parent_dir}: "
-                       f"it is a {parent.config.model!r} run")
-    theirs = dict(parent.model.named_parameters())
-    mine = dict(model.named_parameters())
-    if set(theirs) != set(mine):
-        raise RunError(f"{source}: parameters {sorted(theirs)} do not match this model's "
-                       f"{sorted(mine)}")
-    for k, p in mine.items():
-        if p.shape != theirs[k].shape:
-            raise RunError(f"{source}: {k} has shape {tuple(theirs[k].shape)} but this config "
-                           f"needs {tuple(p.shape)}; change the model size back or start fresh")
+def _copy_parameters(model: SparseModel, config: RunConfig, parent_dir: Path) -> None:
+    """Start from a previous run's parameters (what-if retraining); they must fit."""
+    theirs = parent_parameters(config, parent_dir, model)
     with torch.no_grad():
-        for k, p in mine.items():
+        for k, p in model.named_parameters():
             p.copy_(theirs[k])
 
 

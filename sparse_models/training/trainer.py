@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 
-from ..config import ConfigError, check
+from ..config import ConfigError, check, check_ranges, setting
 from ..models.base import SparseModel
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -23,16 +23,30 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2000  # optimiser steps in total (a resumed run continues up to this)
-    batch_size: int = 256  # samples per step
-    lr: float = 3e-3  # learning rate, before each model's per-matrix scaling (`param_groups`)
-    optimizer: Literal["adam", "sgd"] = "adam"  # Adam, or plain SGD (no momentum)
-    device: str = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda | cuda:N
-    seed: int = 0  # seeds the batch order and any randomness inside training steps
-    log_every: int = 10  # steps between metric lines / progress callbacks
-    snapshot_every: int = 100  # steps between filter snapshots for the replay slider; 0 = off
-    checkpoint_every: int = 500  # steps between resumable checkpoints; 0 = only at the end
-    threads: int = 0  # torch intra-op CPU threads (process-wide); 0 = leave torch's default
+    steps: int = setting(2000, label="Steps", min=1, max=10_000_000,
+                         help="Optimiser steps in total (a resumed run continues up to this).")
+    batch_size: int = setting(256, label="Batch size", min=1, max=65_536,
+                              help="Samples per step.")
+    lr: float = setting(3e-3, label="Learning rate", min=1e-9, max=10.0,
+                        help="Before each model's per-matrix scaling.")
+    optimizer: Literal["adam", "sgd"] = setting("adam", label="Optimiser",
+                                                help="Adam, or plain SGD (no momentum).")
+    device: str = setting("auto", label="Device",
+                          help="auto: CUDA when available, else CPU; or cpu, cuda, cuda:N.")
+    seed: int = setting(0, label="Seed", min=0, max=2**31 - 1,
+                        help="Seeds the batch order and any randomness inside training steps.")
+    log_every: int = setting(10, label="Log every (steps)", min=1, max=1_000_000, form=False)
+    snapshot_every: int = setting(100, label="Snapshot every (steps)", min=0, max=1_000_000,
+                                  form=False)  # filter snapshots for the replay; 0 = off
+    checkpoint_every: int = setting(500, label="Checkpoint every (steps)", min=0,
+                                    max=10_000_000, form=False)  # 0 = only at the end
+    threads: int = setting(0, label="CPU threads", min=0, max=512,
+                           help="torch threads for training on the CPU (process-wide); 0 "
+                                "leaves torch's default.")
+    eval_every: int = setting(500, label="Evaluate every (steps)", min=0, max=10_000_000,
+                              help="Steps between evaluations on the data's held-out split "
+                                   "(and one at the end); 0 = only at the end. Data without a "
+                                   "held-out split is not evaluated.")
 
     def __post_init__(self) -> None:
         check(_is_int(self.steps) and self.steps >= 1,
@@ -60,6 +74,10 @@ class TrainConfig:
               f"got {self.checkpoint_every!r}")
         check(_is_int(self.threads) and self.threads >= 0,
               f"train.threads must be 0 (default) or a positive integer, got {self.threads!r}")
+        check(_is_int(self.eval_every) and self.eval_every >= 0,
+              f"train.eval_every must be 0 (only at the end) or a positive integer, "
+              f"got {self.eval_every!r}")
+        check_ranges(self, "train.")
 
 
 def _is_int(v: object) -> bool:
