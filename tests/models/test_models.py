@@ -5,7 +5,8 @@ import torch
 
 from sparse_models.config import ConfigError
 from sparse_models.groups import GroupSpec
-from sparse_models.models import available_models, build_model
+from sparse_models.models import available_models, build_model, get_entry
+from sparse_models.models.base import Layout, model_config
 
 TINY = {
     "sparse_coding": {"input_shape": [6, 6], "n_units": 16, "n_iter": 20},
@@ -30,8 +31,14 @@ def test_shapes_and_loss_terms(model):
     assert model.decode(z).shape == (8, 36)
     terms = model.loss(x)
     assert "loss" in terms and all(t.ndim == 0 and torch.isfinite(t) for t in terms.values())
-    f = model.filters("decoder")
-    assert f.shape == (model.n_units, 6, 6)
+    assert model.input_shape == (1, 6, 6)  # (C, H, W); a patch model's config keeps (h, w)
+    assert tuple(model.config.input_shape) == (6, 6)
+    for kind in model.filter_kinds():
+        f = model.filters(kind)
+        assert f.shape == (model.n_units, 1, 6, 6), kind
+        assert not f.requires_grad and f.device.type == "cpu"
+    # decoder filter i is atom i (row i of D), as a (1, h, w) image
+    assert torch.equal(model.filters("decoder")[3], model.D.detach()[3].reshape(1, 6, 6))
     assert model.map_shape[0] * model.map_shape[1] == model.n_units
 
 
@@ -126,3 +133,112 @@ def test_default_filter_kind_is_the_decoder_else_the_first_kind():
     assert m.default_filter_kind() == "decoder"
     m.filter_kinds = lambda: ("encoder", "lateral")  # a model without decoder filters
     assert m.default_filter_kind() == "encoder"
+
+
+# --- what a model declares about itself -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_adapt_config_fits_the_input_shape_and_refuses_colour(name):
+    entry = get_entry(name)
+    cfg = build_model(name, TINY[name]).config
+    assert entry.model_cls.adapt_config(cfg, (1, 6, 6)) is cfg  # already fits: as it is
+    fitted = entry.model_cls.adapt_config(cfg, (1, 8, 10))
+    assert tuple(fitted.input_shape) == (8, 10)
+    assert build_model(name, fitted).input_shape == (1, 8, 10)
+    with pytest.raises(ConfigError, match="3 channels"):
+        entry.model_cls.adapt_config(cfg, (3, 6, 6))
+
+
+def test_layouts_say_how_the_units_are_arranged():
+    sc = build_model("sparse_coding", TINY["sparse_coding"])
+    assert sc.layout == Layout("none")
+    assert sc.layout.map_shape() == (None, "its units have no spatial layout")
+    assert sc.map_shape == (4, 4)  # still drawn as a near-square grid
+    assert not sc.map_periodic and not sc.has_pools and sc.pools() is None
+
+    topo = build_model("topographic", TINY["topographic"])
+    assert topo.layout == Layout("map", (4, 4), wrap=True)
+    assert topo.layout.map_shape() == ((4, 4), "")
+    assert topo.map_shape == (4, 4) and topo.map_periodic and topo.has_pools
+
+    blocks = build_model("topographic", {"input_shape": [6, 6], "group": {
+        "kind": "blocks", "map_shape": [2, 8], "size": 2}})
+    assert blocks.layout == Layout("map", (2, 8), wrap=False)  # blocks never wrap
+    assert blocks.map_shape == (2, 8) and not blocks.map_periodic
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_models_describe_themselves_for_the_overview(name):
+    cls = get_entry(name).model_cls
+    for attr in ("description", "blurb", "energy_latex", "paper"):
+        assert isinstance(getattr(cls, attr), str) and getattr(cls, attr).strip(), attr
+    assert set(cls.preset) <= {"model", "data", "train"}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_preset_and_tiny_give_valid_run_configs(name):
+    from sparse_models.presets import build_run_config
+
+    cls = get_entry(name).model_cls
+    default = build_run_config(name)
+    for key, value in cls.preset.get("train", {}).items():
+        assert getattr(default.train, key) == value, key
+    assert cls.tiny and all(k.split(".")[0] in ("model", "data", "train") for k in cls.tiny)
+    tiny = build_run_config(name, cls.tiny)
+    assert tiny.data.source == cls.tiny.get("data.source", "natural")
+    assert tiny.train.steps == cls.tiny["train.steps"] <= 10
+    assert tiny.train.batch_size <= tiny.data.n_samples
+    assert tuple(tiny.model_config.input_shape) == tuple(tiny.data.input_shape[1:])
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_evaluate_averages_the_loss_terms_over_batches(name):
+    model = build_model(name, TINY[name])
+    x = torch.randn(50, 36, generator=torch.Generator().manual_seed(1))
+    out = model.evaluate(x, batch_size=16)  # uneven batches: 16, 16, 16, 2
+    with torch.no_grad():
+        whole = {k: float(v) for k, v in model.loss(x).items()}
+        resid = ((x - model.decode(model.encode(x))) ** 2).sum()
+        ev = 1 - float(resid / ((x - x.mean(0)) ** 2).sum())
+    assert set(out) == set(whole) | {"explained_variance"}
+    for k, v in whole.items():
+        assert out[k] == pytest.approx(v, rel=1e-4), k
+    assert out["explained_variance"] == pytest.approx(ev, rel=1e-4, abs=1e-6)
+    assert all(p.grad is None for p in model.parameters())  # evaluating trains nothing
+
+
+def test_model_config_types_a_dict_and_keeps_an_instance():
+    cfg = model_config("sparse_coding", {"n_units": 9})
+    assert type(cfg).__name__ == "SparseCodingConfig" and cfg.n_units == 9
+    assert model_config("sparse_coding", cfg) is cfg
+    assert model_config("sparse_coding", None) == type(cfg)()
+    with pytest.raises(ConfigError, match="model.n_units must be an integer"):
+        model_config("sparse_coding", {"n_units": "many"})
+    with pytest.raises(ConfigError, match="unknown model"):
+        model_config("nope", {})
+
+
+def test_a_registered_toy_model_can_be_unregistered():
+    from dataclasses import dataclass
+
+    from sparse_models.models.base import SparseModel, register, unregister
+
+    @dataclass(frozen=True)
+    class ToyConfig:
+        width: int = 3
+
+    @register
+    class Toy(SparseModel):
+        name = "test_toy_model"
+        Config = ToyConfig
+
+    try:
+        assert "test_toy_model" in available_models()
+        assert isinstance(build_model("test_toy_model", {"width": 4}), Toy)
+    finally:
+        unregister("test_toy_model")
+    assert "test_toy_model" not in available_models()
+    with pytest.raises(ConfigError, match="unknown model 'test_toy_model'"):
+        build_model("test_toy_model", {})
+    unregister("test_toy_model")  # forgetting an unknown name is not an error

@@ -1,0 +1,71 @@
+"""Layout: how a model's units are arranged, the grid they are drawn on, and whether they form
+a 2-D map that orientation-map measures apply to (and if not, why)."""
+
+import pytest
+
+from sparse_models.config import ConfigError
+from sparse_models.models.base import Layout, square_shape
+
+
+@pytest.mark.parametrize("n, shape", [(0, (0, 0)), (1, (1, 1)), (12, (3, 4)), (16, (4, 4)),
+                                      (7, (1, 7)), (18, (3, 6))])
+def test_square_shape_is_exact_and_as_square_as_possible(n, shape):
+    assert square_shape(n) == shape
+
+
+def test_map_grid_is_the_map_itself():
+    lay = Layout("map", (4, 6), wrap=True)
+    assert lay.n_units == 24
+    assert lay.grid_shape(24) == (4, 6)
+    assert lay.map_shape() == ((4, 6), "")
+    assert lay.unit_map_index() is None  # unit i is cell i
+
+
+def test_a_one_row_map_is_a_strip_not_an_orientation_map():
+    shape, why = Layout("map", (1, 8)).map_shape()
+    assert shape is None
+    assert "1×8 strip" in why and "at least 2 rows and 2 columns" in why
+
+
+def test_sheet_grid_puts_each_positions_units_in_a_square_block():
+    lay = Layout("sheet", (3, 2), per_position=4)  # 3×2 positions, 4 units (2×2) at each
+    assert lay.n_units == 24
+    assert lay.grid_shape(24) == (6, 4)
+    assert lay.map_shape() == ((6, 4), "")
+    index = lay.unit_map_index()
+    assert sorted(index) == list(range(24))  # every unit drawn exactly once
+    grid = [index[r * 4:(r + 1) * 4] for r in range(6)]
+    # position 0 (units 0-3) is the top-left 2×2 block; position 1 (units 4-7) is right of it
+    assert [grid[0][:2], grid[1][:2]] == [[0, 1], [2, 3]]
+    assert [grid[0][2:], grid[1][2:]] == [[4, 5], [6, 7]]
+    # position 2 (units 8-11) starts the second row of positions
+    assert grid[2][:2] == [8, 9]
+
+
+def test_a_sheet_of_single_units_in_one_row_is_a_strip():
+    lay = Layout("sheet", (1, 5))
+    assert lay.grid_shape(5) == (1, 5)
+    shape, why = lay.map_shape()
+    assert shape is None and "1×5 strip" in why
+
+
+def test_tree_and_none_are_drawn_near_square_and_have_no_map():
+    tree = Layout("tree", parents=(-1, 0, 0, 1, 1, 2))
+    assert tree.n_units == 6 and tree.grid_shape(6) == (2, 3)
+    assert tree.map_shape() == (None, "its units form a tree, not a 2-D map")
+    none = Layout("none")
+    assert none.n_units is None
+    assert none.grid_shape(12) == (3, 4) and none.grid_shape(7) == (1, 7)
+    assert none.map_shape() == (None, "its units have no spatial layout")
+    assert none.unit_map_index() is None and tree.unit_map_index() is None
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kind": "ring"}, "layout kind must be"),
+    ({"kind": "map", "shape": (0, 4)}, "positive shape"),
+    ({"kind": "sheet"}, "positive shape"),  # the default shape (0, 0)
+    ({"kind": "sheet", "shape": (2, 2), "per_position": 0}, "per_position"),
+])
+def test_bad_layouts_are_refused(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Layout(**kwargs)
