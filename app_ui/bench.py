@@ -1,6 +1,6 @@
 """`python -m sparse_models bench app`: how responsive the web app is, measured on this machine
 with a real `streamlit run app.py` server and a real headless Chromium (the same harness as the
-browser test, `sparse_models/_apphost.py`).
+browser test, `app_ui/testing.py`). `sparse_models/cli.py` imports it only for `bench app`.
 
 1. Cold start: server process start -> Overview rendered in the browser (its script finished,
    its images loaded). A fresh server each time.
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._apphost import (
+from .testing import (
     EXCEPTION,
     MAIN,
     PAGES,

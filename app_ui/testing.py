@@ -1,10 +1,10 @@
 """Run the Streamlit app on a loopback port and drive it with headless Chromium.
 
 Shared by the real-browser test (`tests/app/test_browser.py`) and the app benchmark
-(`sparse_models/bench_app.py`). The server is `python -m streamlit run app.py` in its own process
-group, so stopping it never leaves a process behind; its output goes to a log file whose tail is
-quoted when something fails. Nothing here imports streamlit; playwright is imported only by the
-browser helpers.
+(`app_ui/bench.py`). The server is `python -m streamlit run app.py` in its own process group, so
+stopping it never leaves a process behind; its output goes to a log file whose tail is quoted
+when something fails. This module itself imports neither streamlit nor playwright (the browser
+helpers are handed Playwright's objects); importing it still runs `app_ui/__init__.py`.
 
 How the helpers know a page is done: after a page load, Streamlit's root element
 `[data-testid="stApp"]` says `data-test-script-state="notRunning"` once the first run is drawn;
@@ -14,7 +14,6 @@ after a click, `wait_rerun` watches the WebSocket for the server's `script_finis
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; Playwright cannot fetch its own here
@@ -159,7 +160,7 @@ class AppServer:
         return "--- streamlit log (tail) ---\n" + text[-chars:]
 
     def rss_bytes(self) -> int:
-        """Resident memory of the server and all its descendants, summed (Linux /proc)."""
+        """Resident memory of the server and all its descendants, summed."""
         return process_tree_rss(self.proc.pid) if self.proc is not None else 0
 
     def __enter__(self) -> AppServer:
@@ -175,34 +176,20 @@ class AppServer:
         self.stop()
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the command name (which may contain spaces) start at the last ')'.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
-
-
 def process_tree_rss(pid: int) -> int:
-    """Sum of VmRSS (bytes) over `pid` and its descendants; processes gone meanwhile count 0."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
+    """Resident memory (bytes) of `pid` and its descendants, summed; processes gone meanwhile
+    count 0."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        m = re.search(r"^VmRSS:\s+(\d+)\s+kB", status, re.MULTILINE)
-        total += int(m.group(1)) * 1024 if m else 0
-        todo.extend(_children(p))
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
     return total
 
 
@@ -231,6 +218,12 @@ def nav_link(page: Any, title: str, current: bool = False) -> Any:
     return page.locator(css).filter(has=page.locator(f'span[label="{label}"]'))
 
 
+def nav_titles(page: Any) -> list[str]:
+    """The titles of the sidebar's navigation links, top to bottom."""
+    return page.locator(f"{NAV_LINK} span[label]").evaluate_all(
+        "els => els.map(e => e.getAttribute('label'))")
+
+
 # Drawn: no element still waiting for its lazily loaded component (Suspense skeleton), none left
 # over from the previous run, and every image loaded.
 _DRAWN_JS = """() => {
@@ -255,10 +248,8 @@ def open_page(page: Any, base_url: str, url_path: str, title: str,
     try:
         current.wait_for(state="attached", timeout=5_000)
     except Exception as exc:  # playwright's TimeoutError; say what the user sees instead
-        links = page.locator(f"{NAV_LINK} span[label]").evaluate_all(
-            "els => els.map(e => e.getAttribute('label'))")
         raise AppPageError(f"/{url_path} did not open the page {title!r}; "
-                           f"the navigation shows {links}") from exc
+                           f"the navigation shows {nav_titles(page)}") from exc
 
 
 # Streamlit's frontend may draw a fast script run in one go, so its run-state attribute can skip

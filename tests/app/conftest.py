@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sparse_models._apphost import (
+from app_ui.testing import (
     CHROMIUM,
     REPO_ROOT,
     AppServer,

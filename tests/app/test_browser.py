@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sparse_models._apphost import (
+from app_ui.testing import (
     EXCEPTION,
     MAIN,
     PAGES,
