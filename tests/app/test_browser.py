@@ -23,6 +23,7 @@ from app_ui.testing import (
     AppServer,
     browser_now,
     click_nav,
+    nav_titles,
     open_page,
     set_train_steps,
     wait_rerun,
@@ -33,6 +34,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TRAIN_STEPS = 1500  # a few seconds: long enough for the 1 s progress refresh to show it moving
 # (not the default 2000: typing the value already there would not rerun the page)
 TRAIN_TIMEOUT_S = 75
+APP_TITLES = [title for _, title in PAGES]  # the navigation, top to bottom
 PROGRESS = re.compile(r"step\s+(\d+)\s*/\s*(\d+)")
 _IMAGE_SHOWN_JS = """() => Array.from(document.querySelectorAll(
     '[data-testid="stMain"] [data-testid="stImage"] img'))
@@ -79,18 +81,29 @@ def _run_options(page: Any, query: str) -> list[str]:
     return [t.strip() for t in page.get_by_role("option").all_inner_texts()]
 
 
-def test_deep_link_on_a_fresh_server(browser_page: Any, lab_server: AppServer) -> None:
+def _assert_app_nav(page: Any, where: str) -> None:
+    """The sidebar lists the app's own pages, by their titles (not file names)."""
+    shown = nav_titles(page)
+    assert shown == APP_TITLES, (f"{where}: the navigation shows {shown}, not the app's pages "
+                                 f"{APP_TITLES}")
+
+
+def test_deep_link_is_a_fresh_servers_first_request(browser_page: Any,
+                                                    tmp_path: Path) -> None:
     """A shared link to an inner page, opened first after a (re)start, shows the whole app.
 
-    Streamlit serves an app that has a `pages/` folder beside its main script in its old
-    multipage mode until some visit has run that script, so such a first visit gets a bare page
-    without the app's sidebar (hence the main script is `app_ui/navigation.py`, not beside
-    `pages/`). This test is first in the module (pytest keeps file order), so it makes the
-    server's first visit.
+    Streamlit decides once per server, from the first session's main script, whether the app is
+    an old-style multipage app: one with a `pages/` folder beside its main script. Then a first
+    visit to /orientation gets a bare page from that folder, with file names for navigation and
+    without the app's sidebar. The main script is `app_ui/navigation.py`, away from `pages/`,
+    so this does not happen; this test's own server makes sure the deep link is its first visit.
     """
-    open_page(browser_page, lab_server.url, "orientation", "Orientation map & pinwheels")
-    _assert_clean(browser_page, lab_server, "/orientation opened first")
-    _assert_sidebar(browser_page, "/orientation opened first")
+    with AppServer(runs_dir=tmp_path / "runs", log_path=tmp_path / "streamlit.log") as server:
+        where = "/orientation as a fresh server's first request"
+        open_page(browser_page, server.url, "orientation", "Orientation map & pinwheels")
+        _assert_app_nav(browser_page, where)
+        _assert_sidebar(browser_page, where)
+        _assert_clean(browser_page, server, where)
 
 
 @pytest.mark.parametrize(("url_path", "title"), PAGES, ids=[p or "overview" for p, _ in PAGES])
@@ -102,6 +115,7 @@ def test_page_renders(browser_page: Any, lab_server: AppServer, screenshot_dir: 
     assert page.locator(MAIN).inner_text().strip(), f"/{url_path}: the main area is empty"
     _shot(page, screenshot_dir, url_path or "overview")
     _assert_clean(page, lab_server, f"/{url_path}")
+    _assert_app_nav(page, f"/{url_path}")
     _assert_sidebar(page, f"/{url_path}")
 
 
