@@ -14,7 +14,7 @@ def toy(n: int = 50, labels: bool = True) -> Dataset:
     """Row i of x is filled with i, so a batch tells which samples it holds."""
     x = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 6)
     y = torch.arange(n) if labels else None
-    return Dataset(x=x, input_shape=(2, 3), y=y, name="toy")
+    return Dataset(x=x, input_shape=(1, 2, 3), y=y, name="toy")
 
 
 def ids(batch: tuple[torch.Tensor, torch.Tensor | None]) -> list[int]:

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from sparse_models.config import ConfigError
-from sparse_models.data import DataConfig, DataError, load_dataset
+from sparse_models.data import DataConfig, DataError, FolderConfig, NaturalConfig, load_dataset
 from sparse_models.data.natural import (
     BORDER,
     available_images,
@@ -23,8 +23,8 @@ from sparse_models.data.natural import (
 SMALL = dict(images=("camera", "grass", "china"), n_patches=2000, patch_size=8, downscale=2)
 
 
-def small(**kw) -> DataConfig:
-    return DataConfig(**{**SMALL, **kw})
+def small(**kw) -> NaturalConfig:
+    return NaturalConfig(**{**SMALL, **kw})
 
 
 def pink_noise(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -52,7 +52,8 @@ def radial_ratio(img: np.ndarray) -> float:
 def test_patches_shape_zero_mean_unit_variance(whitening: str, contrast: bool) -> None:
     ds = load_dataset(small(whitening=whitening, contrast_normalize=contrast))
     assert ds.x.shape == (2000, 64) and ds.x.dtype == torch.float32
-    assert ds.input_shape == (8, 8) and ds.y is None and ds.name == "natural"
+    assert ds.input_shape == (1, 8, 8) and ds.y is None and ds.name == "natural"
+    assert not ds.has_test and ds.x_test is None
     x = ds.x.double()
     assert x.mean(dim=1).abs().max() < 1e-5
     assert x.var(dim=0, unbiased=False).mean() == pytest.approx(1.0, abs=1e-4)
@@ -138,7 +139,19 @@ def test_images_too_small_after_downscaling_are_named() -> None:
 
 def test_config_rejects_a_bare_string_of_images() -> None:
     with pytest.raises(ConfigError, match="list of image names"):
-        DataConfig(images="camera")  # type: ignore[arg-type]
+        NaturalConfig(images="camera")  # type: ignore[arg-type]
+    # through a dict (a run's data section), the key is named
+    with pytest.raises(ConfigError, match=r"data\.images must be a list"):
+        DataConfig(images="camera")
+
+
+def test_held_out_patches_come_from_the_same_draw() -> None:
+    ds = load_dataset(small(n_patches=1500, n_test=500))
+    whole = natural_patches(small(n_patches=2000))  # one draw of 2000, same statistics
+    assert ds.x.shape == (1500, 64) and ds.x_test.shape == (500, 64) and ds.has_test
+    assert torch.equal(ds.x, whole.x[:1500]) and torch.equal(ds.x_test, whole.x[1500:])
+    assert ds.y is None and ds.y_test is None and ds.info["n_test"] == 500
+    assert small(n_patches=1500, n_test=500).n_samples == 1500  # what batches are drawn from
 
 
 # ---- a user's folder ---------------------------------------------------------------------------
@@ -150,8 +163,9 @@ def test_folder_patches_read_png_and_jpeg_and_leave_files_alone(tmp_path) -> Non
     before = {p.name: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in tmp_path.iterdir()}
     cfg = DataConfig(source="folder", folder=str(tmp_path), n_patches=500, patch_size=8,
                      downscale=1)
+    assert isinstance(cfg, FolderConfig) and cfg.input_shape == (1, 8, 8)
     ds = load_dataset(cfg)
-    assert ds.x.shape == (500, 64) and ds.name == "folder"
+    assert ds.x.shape == (500, 64) and ds.name == "folder" and ds.input_shape == (1, 8, 8)
     assert ds.info["images"] == ["a.png", "b.JPG"]
     assert ds.x.double().var(dim=0, unbiased=False).mean() == pytest.approx(1.0, abs=1e-4)
     after = {p.name: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in tmp_path.iterdir()}
@@ -168,9 +182,19 @@ def test_folder_cache_notices_a_changed_file(tmp_path) -> None:
     assert not torch.allclose(first, folder_patches(cfg).x)
 
 
-def folder_cfg(path, **kw) -> DataConfig:
-    return DataConfig(**{"source": "folder", "folder": str(path), "n_patches": 100,
-                         "patch_size": 8, "downscale": 1, **kw})
+def folder_cfg(path, **kw) -> FolderConfig:
+    return FolderConfig(**{"folder": str(path), "n_patches": 100, "patch_size": 8,
+                           "downscale": 1, **kw})
+
+
+@pytest.mark.parametrize("folder", ["", "   "])
+def test_folder_config_needs_a_folder(folder) -> None:
+    with pytest.raises(ConfigError, match="needs an image folder"):
+        FolderConfig(folder=folder)
+    with pytest.raises(ConfigError, match="needs an image folder"):
+        DataConfig("folder", folder=folder)
+    with pytest.raises(ConfigError, match="needs an image folder"):
+        DataConfig("folder")  # its default is no folder
 
 
 def test_missing_folder(tmp_path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparse_models.data import DataConfig, DataError, load_dataset
+from sparse_models.data import DataConfig, DataError, GratingsConfig, load_dataset
 from sparse_models.data.synthetic import (
     gabor,
     gabor_bank,
@@ -55,7 +55,9 @@ def test_grating_patches_through_load_dataset():
     cfg = DataConfig(source="gratings", patch_size=8, n_patches=256, seed=1)
     ds = load_dataset(cfg)
     assert ds.x.shape == (256, 64) and ds.x.dtype == torch.float32
-    assert ds.input_shape == (8, 8) and ds.y is None and ds.name == "gratings"
+    assert isinstance(cfg, GratingsConfig) and cfg.input_shape == (1, 8, 8)
+    assert ds.input_shape == (1, 8, 8) and ds.y is None and ds.name == "gratings"
+    assert not ds.has_test and ds.x_test is None
     x = ds.x.double()
     assert torch.allclose(x.mean(dim=1), torch.zeros(256, dtype=torch.float64), atol=1e-5)
     assert (x**2).mean().item() == pytest.approx(1.0, rel=1e-4)
@@ -71,9 +73,36 @@ def test_grating_patches_contrast_normalize():
     assert torch.allclose(std, std[0].expand_as(std), rtol=1e-4)
 
 
-def test_grating_patches_rejects_other_sources():
-    with pytest.raises(DataError):
-        grating_patches(DataConfig(source="natural"))
+def test_held_out_gratings_are_the_tail_of_one_draw():
+    cfg = GratingsConfig(patch_size=6, n_patches=100, n_test=20, seed=1)
+    assert cfg.n_samples == 100
+    ds = load_dataset(cfg)
+    assert ds.x.shape == (100, 36) and ds.x_test.shape == (20, 36) and ds.has_test
+    assert ds.y is None and ds.y_test is None and ds.info["n_test"] == 20
+    # training and held-out rows are one draw of n_patches + n_test patches, normalised together
+    whole = grating_patches(GratingsConfig(patch_size=6, n_patches=120, seed=1))
+    assert torch.equal(ds.x, whole.x[:100]) and torch.equal(ds.x_test, whole.x[100:])
+    assert (torch.cat([ds.x, ds.x_test]).double() ** 2).mean().item() == pytest.approx(1, rel=1e-4)
+    # ...so holding rows out changes the training rows of the same seed: the random parameters
+    # are drawn per parameter for all patches at once, and the scale is set over the whole draw.
+    plain = load_dataset(GratingsConfig(patch_size=6, n_patches=100, seed=1))
+    assert not torch.allclose(plain.x, ds.x)
+
+
+def test_load_dataset_dispatches_by_source_and_checks_its_promise(monkeypatch):
+    from sparse_models.data import base
+
+    class Liar(base.DataSource):  # claims 1×6×6 patches, delivers 1×5×5
+        name = "gratings"
+        Config = GratingsConfig
+
+        @classmethod
+        def load(cls, cfg):
+            return base.Dataset(x=torch.zeros(16, 25), input_shape=(1, 5, 5))
+
+    monkeypatch.setitem(base._SOURCES, "gratings", Liar)
+    with pytest.raises(DataError, match=r"came out \(1, 5, 5\), not \(1, 6, 6\)"):
+        load_dataset(GratingsConfig(patch_size=6, n_patches=16))
 
 
 @pytest.mark.parametrize("shape, period", [((128, 128), 16.0), ((64, 96), 10.0)])
