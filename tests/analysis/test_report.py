@@ -11,7 +11,8 @@ from sparse_models.analysis.pinwheels import column_spacing, find_pinwheels
 from sparse_models.analysis.report import analyze_model, summarize
 from sparse_models.data.synthetic import gabor, random_orientation_map
 from sparse_models.groups import GroupSpec
-from sparse_models.models.base import SparseModel
+from sparse_models.models import build_model
+from sparse_models.models.base import Layout, SparseModel
 
 REQUIRED = (
     "live_fraction", "mean_selectivity", "neighbour_orientation_diff_deg", "explained_variance",
@@ -33,7 +34,7 @@ class GaborMapModel(SparseModel):
 
     name = "test_gabor_map"
 
-    def __init__(self, layout="map"):
+    def __init__(self, layout=Layout("map", MAP, wrap=True)):
         super().__init__(config=None)
         _, filters = _map_filters()
         self.D = torch.nn.Parameter(torch.tensor(filters.reshape(len(filters), -1).T).float())
@@ -50,26 +51,32 @@ class GaborMapModel(SparseModel):
         return self.D.shape[1]
 
     @property
-    def layout(self):
-        return self._layout
+    def input_shape(self):
+        return (1, PATCH, PATCH)
 
     @property
-    def map_periodic(self):
-        return True
+    def layout(self):
+        return self._layout
 
     def pools(self):
         return GroupSpec(kind="neighbourhood", map_shape=MAP, size=3, wrap=True).pool_tensor()
 
     def filters(self, kind="decoder"):
-        return self.D.detach().T.reshape(-1, PATCH, PATCH).clone()
+        return self.D.detach().T.reshape(-1, 1, PATCH, PATCH).clone()
+
+
+WHY_KEYS = ("why_no_map", "why_no_orientation", "why_no_pools")
 
 
 def _check_plain(report):
     json.dumps(report, allow_nan=False)  # raises on NaN
-    for key in REQUIRED:
+    for key in REQUIRED + WHY_KEYS:
         assert key in report
-    for v in report.values():
-        assert v is None or type(v) in (int, float, bool)
+    for k, v in report.items():
+        if k.startswith("why_"):  # the reasons are words, or None when the measures apply
+            assert v is None or (type(v) is str and v), k
+        else:
+            assert v is None or type(v) in (int, float, bool), k
 
 
 def test_summarize_recovers_the_map():
@@ -86,7 +93,11 @@ def test_summarize_recovers_the_map():
     assert out["column_spacing"] == pytest.approx(column_spacing(theta, periodic=True), rel=0.02)
     assert out["shuffled_pinwheel_density"] > out["pinwheel_density"]
     assert out["within_pool_similarity"] is None  # no pool matrix given
+    assert out["why_no_pools"] == "it has no pools (no group-sparsity penalty)"
+    assert out["why_no_map"] is None and out["why_no_orientation"] is None
     assert out["live_fraction"] == pytest.approx(1.0)
+    # (N, 1, h, w) filters are the same single-channel filters
+    assert summarize(filters[:, None], MAP, codes, x, x, periodic=True, smooth_sigma=0.0) == out
 
 
 def test_constant_map_gives_none_not_nan():
@@ -107,7 +118,9 @@ def test_analyze_model_through_the_interface():
     _check_plain(out)
     assert out["n_samples"] == 200 and out["n_units"] == 256 and out["map_periodic"] is True
     assert out["map_rows"] == 16 and out["pinwheel_count"] > 0
-    assert out["n_pools"] == 256
+    assert out["n_pools"] == 256 and out["why_no_pools"] is None and out["why_no_map"] is None
+    assert out["why_no_test"] == "the data has no held-out split"
+    assert not any(k.startswith("test_") for k in out)
     # Neighbouring Gabors share orientation, so pool members are more alike than strangers.
     assert out["within_pool_similarity"] > out["between_pool_similarity"]
     with torch.no_grad():
@@ -119,7 +132,67 @@ def test_analyze_model_through_the_interface():
 
 
 def test_analyze_model_skips_map_measures_for_trees():
-    out = analyze_model(GaborMapModel(layout="tree"), torch.randn(20, PATCH * PATCH))
+    tree = Layout("tree", parents=(-1,) + tuple(range(255)))
+    out = analyze_model(GaborMapModel(layout=tree), torch.randn(20, PATCH * PATCH))
     _check_plain(out)
     assert out["pinwheel_count"] is None and out["column_spacing"] is None
+    assert out["map_rows"] is None and out["map_periodic"] is None
+    assert out["why_no_map"] == "its units form a tree, not a 2-D map"
     assert out["mean_selectivity"] is not None and not math.isnan(out["mean_selectivity"])
+    assert out["why_no_orientation"] is None
+
+
+def test_a_model_without_a_map_says_why_it_has_no_map_measures():
+    model = build_model("sparse_coding", {"input_shape": [6, 6], "n_units": 16, "n_iter": 5})
+    out = analyze_model(model, torch.randn(40, 36))
+    _check_plain(out)
+    assert out["why_no_map"] == "its units have no spatial layout"
+    assert all(out[k] is None for k in ("map_rows", "pinwheel_count", "column_spacing",
+                                        "neighbour_orientation_diff_deg"))
+    assert out["why_no_pools"] == "it has no pools (no group-sparsity penalty)"
+    assert out["within_pool_similarity"] is None
+
+
+def test_a_strip_or_a_map_that_does_not_fit_the_filters_is_no_map():
+    _, filters = _map_filters()
+    codes = np.ones((4, 256))
+    x = np.random.default_rng(0).standard_normal((4, PATCH * PATCH))
+    strip = summarize(filters, (1, 256), codes, x, x)
+    _check_plain(strip)
+    assert strip["pinwheel_count"] is None and "1×256 strip" in strip["why_no_map"]
+    wrong = summarize(filters, (8, 8), codes, x, x)
+    _check_plain(wrong)
+    assert wrong["map_rows"] is None and wrong["pinwheel_count"] is None
+    assert wrong["why_no_map"] == "its 256 filters do not fill the 8×8 map"
+    told = summarize(filters, None, codes, x, x, why_no_map="its units are in a ring")
+    assert told["why_no_map"] == "its units are in a ring" and told["pinwheel_count"] is None
+
+
+def test_multi_channel_filters_have_no_orientation_and_say_so():
+    _, filters = _map_filters()
+    colour = np.repeat(filters[:, None], 3, axis=1)  # (N, 3, h, w)
+    codes = np.ones((4, 256))
+    x = np.random.default_rng(0).standard_normal((4, 3 * PATCH * PATCH))
+    out = summarize(colour, MAP, codes, x, x, periodic=True)
+    _check_plain(out)
+    assert out["why_no_orientation"] == ("its filters have 3 channels; orientation is measured "
+                                         "on single-channel filters")
+    assert out["mean_selectivity"] is None and out["pinwheel_count"] is None
+    assert out["why_no_map"] == out["why_no_orientation"]
+    assert out["n_filters"] == 256 and out["explained_variance"] == pytest.approx(1.0)
+
+
+def test_held_out_data_adds_the_models_evaluation():
+    model = build_model("topographic", {"input_shape": [6, 6],
+                                        "group": {"map_shape": [4, 4], "size": 3}})
+    g = torch.Generator().manual_seed(2)
+    x, x_test = torch.randn(60, 36, generator=g), torch.randn(30, 36, generator=g)
+    out = analyze_model(model, x, x_test=x_test)
+    _check_plain(out)
+    expected = model.evaluate(x_test)
+    assert out["why_no_test"] is None and out["test_samples"] == 30
+    assert {f"test_{k}" for k in expected} <= set(out)
+    for k, v in expected.items():
+        assert out[f"test_{k}"] == pytest.approx(v, rel=1e-5), k
+    empty = analyze_model(model, x, x_test=x_test[:0])  # an empty split is no split
+    assert empty["why_no_test"] == "the data has no held-out split" and "test_loss" not in empty
