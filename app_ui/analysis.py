@@ -38,30 +38,31 @@ def has_pools(ref: RunRef) -> bool:
 
 
 def map_info(ref: RunRef) -> tuple[tuple[int, int] | None, str | None]:
-    """`(map_shape, None)` when the run's units form a 2-D map worth analysing, else
-    `(None, why not)` in words for the user."""
+    """`(map_shape, None)` when the run's units form a 2-D map worth analysing (from what its
+    model declares), else `(None, why not)` in words for the user."""
     run = ref.load()
-    if run.layout == "tree":
-        return None, (f"{ref.name} is a {run.config.model!r} model: its units form a tree, "
-                      f"not a 2-D map, so there is no orientation map to draw.")
-    rows, cols = run.map_shape
-    if min(rows, cols) < 2:
-        return None, (f"{ref.name} lays its {rows * cols} units out as a {rows}×{cols} strip; "
-                      f"an orientation map needs at least 2 rows and 2 columns.")
-    return (int(rows), int(cols)), None
+    shape, why = run.layout.map_shape()
+    if shape is None:
+        return None, (f"{ref.name} is a {run.config.model!r} model and {why}, so there is no "
+                      f"orientation map to draw.")
+    if run.filters().shape[1] != 1:
+        return None, (f"{ref.name}'s filters have {run.filters().shape[1]} channels; "
+                      f"orientation is measured on single-channel filters.")
+    return (int(shape[0]), int(shape[1])), None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def filters(path: str, stamp: float, kind: str = "decoder") -> np.ndarray:
-    """`(N, h, w)` filters of one kind."""
+def filters(path: str, stamp: float, kind: str | None = None) -> np.ndarray:
+    """`(N, C, h, w)` filters of one kind (default: the model's default kind)."""
     return _run(path, stamp).filters(kind)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def unit_orientation(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
-    """Preferred orientation (radians) and selectivity per unit, from the decoder filters."""
-    run = _run(path, stamp)
-    return preferred_orientation(run.filters(run.model.default_filter_kind()))
+    """Preferred orientation (radians) and selectivity per unit, from the default filters
+    (single-channel; the channels are summed otherwise, which the pages say)."""
+    f = _run(path, stamp).filters()
+    return preferred_orientation(f[:, 0] if f.shape[1] == 1 else f.sum(axis=1))
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the orientation map…")
@@ -129,5 +130,6 @@ def metrics_history(path: str, stamp: float) -> list[dict[str, Any]]:
 
 
 @st.cache_data(max_entries=8, show_spinner="Loading training snapshots…")
-def snapshots(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
+def snapshots(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """`(steps (S,), filters (S, N, C, h, w), kind)` recorded during training."""
     return _run(path, stamp).snapshots()

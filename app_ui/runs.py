@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from sparse_models.models import available_models
 from sparse_models.training.runs import (
     CHECKPOINT_FILE,
     SHIPPED_DIR,
@@ -41,13 +42,14 @@ def all_runs() -> list[RunInfo]:
 
 
 def default_run_index(runs: list[RunInfo]) -> int:
-    """The run a newcomer should see first: the shipped default topographic run, else another
-    shipped topographic run, else the newest finished topographic run, else the newest finished run."""
+    """The run a newcomer should see first: the shipped default run, else the first shipped run
+    of the first registered (showcase) model that has one, else the newest finished run."""
     usable = [i for i, r in enumerate(runs) if r.state == "completed"]
-    topo = [i for i in usable if runs[i].model == "topographic"]
-    shipped_topo = [i for i in topo if runs[i].shipped]
-    named = [i for i in shipped_topo if runs[i].name in DEFAULT_RUN_NAMES]
-    for candidates in (named, shipped_topo, topo, [i for i in usable if runs[i].shipped], usable):
+    shipped = [i for i in usable if runs[i].shipped]
+    named = [i for i in shipped if runs[i].name in DEFAULT_RUN_NAMES]
+    order = {m: n for n, m in enumerate(available_models())}
+    showcase = sorted(shipped, key=lambda i: order.get(runs[i].model, len(order)))
+    for candidates in (named, showcase, usable):
         if candidates:
             return candidates[0]
     return 0

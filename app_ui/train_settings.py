@@ -6,7 +6,6 @@ starting run keeps its own values) and returns plain dicts for `build_run_config
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from typing import Any
 
@@ -14,44 +13,23 @@ import numpy as np
 import streamlit as st
 import torch
 
-from sparse_models.config import ConfigError
+from sparse_models.config import ConfigError, FieldInfo, field_infos
+from sparse_models.data import available_sources, get_source
 from sparse_models.groups import GroupSpec, pool_overlay
 from sparse_models.models import available_models, get_entry
 from sparse_models.plotting import pool_preview_figure
-from sparse_models.presets import default_sections, run_config_sections
+from sparse_models.presets import default_sections, run_config_sections, switch_source
 
 from .runs import RunRef, open_run, selected_run_info
 
 POOL_KINDS = ("neighbourhood", "blocks", "none")
-LABELS = {
-    "lam": "λ (sparsity weight)",
-    "l1": "Extra L1 weight (per unit)",
-    "alpha": "α (prediction weight, optimal inference)",
-    "encoder_decay": "Encoder weight decay",
-    "inference": "Inference",
-    "encoder": "Encoder nonlinearity",
-    "infer_steps": "Inference steps (optimal mode)",
-    "eps": "ε inside each pool's square root",
-    "seed": "Model seed (initial weights)",
-    "n_units": "Number of units",
-    "solver": "Solver",
-    "n_iter": "Solver iterations",
-    "positive": "Non-negative codes",
-}
-HELP = {
-    "lam": "Weight of the (group) sparsity penalty: larger means fewer active units/pools.",
-    "l1": "Adds l1·Σ|z| on top of the group penalty; 0 gives pure group sparsity.",
-    "encoder_decay": "Decoupled weight decay on the encoder M. It clears the input directions "
-                     "that whitening leaves empty (they get no gradient), so encoder filters "
-                     "look clean instead of noisy. 0 turns it off.",
-}
-MAX_UNITS = 48 * 48
+MAX_MAP_SIDE = 48
+MAX_UNITS = MAX_MAP_SIDE * MAX_MAP_SIDE
 
 
 def model_choice_ui() -> str:
-    models = sorted(available_models())
-    default = models.index("topographic") if "topographic" in models else 0
-    return st.selectbox("Model", models, index=default, key="train_model", bind="query-params",
+    models = list(available_models())  # registration order: the showcase model first
+    return st.selectbox("Model", models, index=0, key="train_model", bind="query-params",
                         format_func=lambda m: f"{m}: {get_entry(m).description}")
 
 
@@ -93,8 +71,8 @@ def group_ui(base: dict[str, Any], locked: bool, k: str) -> tuple[dict[str, Any]
     shown when the combination is impossible)."""
     rows0, cols0 = (int(v) for v in base.get("map_shape", (16, 16)))
     c1, c2, c3 = st.columns(3)
-    rows = c1.number_input("Map rows", 1, 48, rows0, key=f"{k}_rows", bind="query-params", disabled=locked)
-    cols = c2.number_input("Map columns", 1, 48, cols0, key=f"{k}_cols", bind="query-params", disabled=locked)
+    rows = c1.number_input("Map rows", 1, MAX_MAP_SIDE, rows0, key=f"{k}_rows", bind="query-params", disabled=locked)
+    cols = c2.number_input("Map columns", 1, MAX_MAP_SIDE, cols0, key=f"{k}_cols", bind="query-params", disabled=locked)
     kinds = list(POOL_KINDS) + ([base["kind"]] if base.get("kind") not in POOL_KINDS else [])
     kind = c3.selectbox("Pool type", kinds, index=kinds.index(base.get("kind", "neighbourhood")),
                         key=f"{k}_kind", bind="query-params", help="neighbourhood: overlapping k×k windows on the "
@@ -139,78 +117,91 @@ def pool_preview_ui(spec: GroupSpec) -> None:
                f"around the centre unit.")
 
 
-def _input_for(name: str, tp: Any, value: Any, key: str, disabled: bool = False) -> Any:
-    label, help_ = LABELS.get(name, name), HELP.get(name)
+def _input_for(info: FieldInfo, value: Any, key: str, disabled: bool = False) -> Any:
+    """One widget for one config field, from its type and its `setting` metadata."""
+    tp, label, help_ = info.type, info.label, info.help or None
     if typing.get_origin(tp) is typing.Literal:
         options = list(typing.get_args(tp))
         return st.selectbox(label, options, index=options.index(value) if value in options
                             else 0, key=key, bind="query-params", help=help_, disabled=disabled)
     if tp is bool:
-        return st.checkbox(label, bool(value), key=key, bind="query-params", help=help_, disabled=disabled)
+        return st.checkbox(label, bool(value), key=key, bind="query-params", help=help_,
+                           disabled=disabled)
     if tp is int:
-        top = MAX_UNITS if name == "n_units" else 10_000
-        return int(st.number_input(label, 0 if name == "seed" else 1, top, int(value), key=key,
-                                   help=help_, disabled=disabled))
+        lo = int(info.min) if info.min is not None else None
+        hi = int(info.max) if info.max is not None else None
+        step = int(info.step) if info.step else 1
+        return int(st.number_input(label, lo, hi, int(value), step, key=key, help=help_,
+                                   bind="query-params", disabled=disabled))
     if tp is float:
-        return float(st.number_input(label, 0.0, None, float(value), format="%g",
-                                     step=max(1e-4, abs(float(value)) / 10 or 0.01),
-                                     key=key, bind="query-params", help=help_, disabled=disabled))
-    return value  # a field the form does not edit keeps its value
+        step = info.step or max(1e-4, abs(float(value)) / 10 or 0.01)
+        return float(st.number_input(label, info.min, info.max, float(value), step,
+                                     format="%g", key=key, bind="query-params", help=help_,
+                                     disabled=disabled))
+    if tp is str:
+        return st.text_input(label, value or "", key=key, bind="query-params", help=help_,
+                             disabled=disabled)
+    return value  # a field the form does not edit (e.g. a list of image names) keeps its value
 
 
-def model_fields_ui(model: str, base: dict[str, Any], locked: bool, k: str) -> dict[str, Any]:
-    """Widgets for the model's own settings (loss weights, inference, ...), by field type."""
-    cls = get_entry(model).config_cls
-    hints = typing.get_type_hints(cls)
-    out = {}
-    fields = [f.name for f in dataclasses.fields(cls) if f.name not in ("input_shape", "group")]
-    fields.sort(key=lambda n: (n not in ("lam", "l1", "alpha"), n == "seed"))
-    cols = st.columns(3)
-    for i, name in enumerate(fields):
-        with cols[i % 3]:
-            out[name] = _input_for(name, hints[name], base.get(name), f"{k}_m_{name}",
-                                   disabled=locked and name == "n_units")
+def fields_ui(cls: type, base: dict[str, Any], locked: bool, k: str,
+              columns: int = 3, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Widgets for every field a config class shows in forms (`setting(form=True)`), in
+    declaration order; fields that do not apply to the values chosen above them (`when`) are
+    disabled, and fields that fix the weights' shapes are locked when starting from a run."""
+    out: dict[str, Any] = {}
+    infos = [i for i in field_infos(cls) if i.form and i.name not in skip
+             and i.type is not GroupSpec]
+    cols = st.columns(columns)
+    for n, info in enumerate(infos):
+        with cols[n % columns]:
+            value = base.get(info.name, info.default)
+            off = (locked and info.shape) or not info.applies({**base, **out})
+            out[info.name] = _input_for(info, value, f"{k}_{info.name}", disabled=off)
     return out
 
 
+def group_fields(cls: type) -> list[FieldInfo]:
+    """The fields of a model config that hold a group (pool) structure."""
+    return [i for i in field_infos(cls) if i.type is GroupSpec]
+
+
+def model_fields_ui(model: str, base: dict[str, Any], locked: bool, k: str) -> dict[str, Any]:
+    """Widgets for the model's own settings (loss weights, inference, ...), from its config."""
+    return fields_ui(get_entry(model).config_cls, base, locked, f"{k}_m")
+
+
 def data_ui(base: dict[str, Any], locked: bool, k: str) -> dict[str, Any]:
-    c1, c2, c3, c4 = st.columns(4)
-    sources = ["natural", "gratings", "folder"]
-    source = c1.selectbox("Data", sources, index=sources.index(base.get("source", "natural")),
-                          key=f"{k}_source", bind="query-params", help="natural: whitened patches of bundled photos; "
-                          "gratings: synthetic oriented patterns; folder: your own images.")
-    patch = c2.slider("Patch size (px)", 6, 24, int(base.get("patch_size", 12)),
-                      key=f"{k}_patch", bind="query-params", disabled=locked)
-    n = c3.number_input("Patches", 512, 200_000, int(base.get("n_patches", 20000)), 512,
-                        key=f"{k}_npatches", bind="query-params")
-    whitenings = ["olshausen", "zca", "none"]
-    whitening = c4.selectbox("Whitening", whitenings,
-                             index=whitenings.index(base.get("whitening", "olshausen")),
-                             key=f"{k}_whitening", bind="query-params")
-    out = {**base, "source": source, "patch_size": int(patch), "n_patches": int(n),
-           "whitening": whitening}
-    if source == "folder":
-        out["folder"] = st.text_input("Image folder", base.get("folder") or "",
-                                      key=f"{k}_folder", bind="query-params", placeholder="/path/to/images") or None
+    """The data source and its own settings (from the source's config)."""
+    sources = list(available_sources())
+    current = base.get("source", sources[0])
+    source = st.selectbox("Data", sources, index=sources.index(current) if current in sources
+                          else 0, key=f"{k}_source", bind="query-params",
+                          format_func=lambda s: f"{s}: {get_source(s).description}")
+    if source != current:
+        base = switch_source(base, source)
+    out = {"source": source}
+    out.update(fields_ui(get_source(source).Config, base, locked, f"{k}_{source}", columns=4))
     return out
 
 
 def train_settings_ui(base: dict[str, Any], k: str) -> dict[str, Any]:
-    c1, c2, c3, c4, c5, c6 = st.columns(6)
-    steps = c1.number_input("Steps", 1, 100_000, int(base.get("steps", 2000)), 100,
-                            key=f"{k}_steps", bind="query-params")
-    batch = c2.number_input("Batch size", 1, 4096, int(base.get("batch_size", 256)),
-                            key=f"{k}_batch", bind="query-params")
-    lr = c3.number_input("Learning rate", 1e-6, 1.0, float(base.get("lr", 3e-3)), format="%g",
-                         step=1e-4, key=f"{k}_lr", bind="query-params")
-    seed = c4.number_input("Seed", 0, 1_000_000, int(base.get("seed", 0)), key=f"{k}_seed", bind="query-params")
+    from sparse_models.training.trainer import TrainConfig
+
+    c = st.columns(6)
+    out = dict(base)
+    plain = [i for i in field_infos(TrainConfig) if i.form and i.name not in ("device", "threads")]
+    for n, info in enumerate(plain):
+        with c[n % 4]:
+            out[info.name] = _input_for(info, base.get(info.name, info.default),
+                                        f"{k}_{info.name}")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    device = c5.selectbox("Device", devices, key=f"{k}_device", bind="query-params",
-                          help="auto: CUDA when available, else CPU.")
+    out["device"] = c[4].selectbox("Device", devices, key=f"{k}_device", bind="query-params",
+                                   help="auto: CUDA when available, else CPU.")
     # One thread by default: these models are small, and on a busy 2-core machine two torch
     # threads fighting the web server for the cores train several times slower than one.
-    threads = c6.number_input("CPU threads", 1, 64, int(base.get("threads") or 1),
-                              key=f"{k}_threads", bind="query-params", help="torch threads for training on the CPU "
-                              "(shared by the whole server process).")
-    return {**base, "steps": int(steps), "batch_size": int(batch), "lr": float(lr),
-            "seed": int(seed), "device": device, "threads": int(threads)}
+    out["threads"] = int(c[5].number_input(
+        "CPU threads", 1, 64, int(base.get("threads") or 1), key=f"{k}_threads",
+        bind="query-params", help="torch threads for training on the CPU (shared by the whole "
+        "server process)."))
+    return out

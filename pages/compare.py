@@ -95,8 +95,9 @@ def side_ui(ref: app_ui.RunRef, smooth: float, side: str) -> dict:
     run = ref.load()
     st.markdown(f"**{ref.name}**")
     st.caption(app_ui.describe_run(ref.info))
-    f = analysis.filters(ref.path, ref.stamp, run.model.default_filter_kind())
-    st.image(filter_grid_image(f, run.map_shape, upscale=2), caption="decoder filters")
+    kind = run.model.default_filter_kind()
+    f = analysis.filters(ref.path, ref.stamp, kind)
+    st.image(filter_grid_image(f, run.map_shape, upscale=2), caption=f"{kind} filters")
     shape, why = analysis.map_info(ref)
     if shape is None:
         st.caption(why)

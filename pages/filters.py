@@ -26,7 +26,7 @@ def kind_ui(kinds: tuple[str, ...]) -> str:
     return kind or kinds[0]
 
 
-def replay_ui(steps: np.ndarray, final_step: int | None) -> int | None:
+def replay_ui(steps: np.ndarray, final_step: int | None, kind: str) -> int | None:
     """Slider over the training snapshots; returns the chosen snapshot index, None = final."""
     if len(steps) == 0:
         st.caption("This run recorded no snapshots during training, so there is nothing to "
@@ -40,7 +40,7 @@ def replay_ui(steps: np.ndarray, final_step: int | None) -> int | None:
         labels[-1] = final
     choice = st.select_slider("Training time", labels, value=labels[-1], key="filters_time",
                               help="Replay how the filters organised themselves during training "
-                                   "(decoder filters, as recorded).")
+                                   f"({kind} filters, as recorded).")
     i = labels.index(choice)
     return None if choice == final else i
 
@@ -90,8 +90,8 @@ top = st.columns([1, 3])
 with top[0]:
     kind = kind_ui(kinds)
 with top[1]:
-    steps, snaps = analysis.snapshots(ref.path, ref.stamp)
-    snap_index = replay_ui(steps, run.weights_step)
+    steps, snaps, snap_kind = analysis.snapshots(ref.path, ref.stamp)
+    snap_index = replay_ui(steps, run.weights_step, snap_kind)
 
 z = analysis.codes(ref.path, ref.stamp)
 freq = firing_frequency(z)
@@ -101,14 +101,11 @@ if snap_index is None:
     what = f"{kind} filters after training"
 else:
     shown = snaps[snap_index]
-    what = f"decoder filters at step {int(steps[snap_index])}"
-    if kind != "decoder":
-        st.caption("Snapshots record the decoder filters; showing those.")
-if kind == "encoder" and snap_index is None:
-    st.caption("Encoder filters are the detectors F(x) uses; they are sharper than the "
-               "decoder's atoms because the patches are whitened. Parts of a filter at "
-               "frequencies the patches never contain get no gradient: the topographic model's "
-               "encoder weight decay clears them (with it set to 0 they stay as random noise).")
+    what = f"{snap_kind} filters at step {int(steps[snap_index])}"
+    if kind != snap_kind:
+        st.caption(f"Snapshots record the {snap_kind} filters; showing those.")
+if snap_index is None and run.model.filter_notes.get(kind):
+    st.caption(run.model.filter_notes[kind])
 
 if shown.shape[0] != n_units:
     st.error(f"{ref.name} has {shown.shape[0]} filters but a {rows}×{cols} map; cannot lay "

@@ -73,7 +73,7 @@ if not analysis.has_pools(ref):
     st.info(f"{ref.name} is a {ref.load().config.model} model: it has no pools, so its units "
             f"are in no particular order and the map below is salt and pepper. It is the "
             f"baseline: its pinwheel density is no different from the shuffled map's. Pick a "
-            f"topographic run to see orientation domains.")
+            f"run of a model with pools to see orientation domains.")
 
 o = analysis.orientation(ref.path, ref.stamp)
 

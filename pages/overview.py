@@ -4,26 +4,9 @@ import streamlit as st
 
 import app_ui
 from app_ui import analysis
-from sparse_models.models import available_models
+from sparse_models.models import available_models, get_entry
 from sparse_models.plotting import filter_grid_image, orientation_map_image
 
-ENERGIES = {
-    "topographic": r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\sum_j\sqrt{\textstyle\sum_{i\in P_j}"
-                   r"w_i z_i^2}\;(+\,\ell_1\lVert z\rVert_1),\quad z=F(x)",
-    "sparse_coding": r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\lVert z\rVert_1,"
-                     r"\quad z^*=\arg\min_z E",
-}
-BLURBS = {
-    "topographic": (
-        "Units sit on a 2-D sheet and are penalised in overlapping pools of neighbours "
-        "(Kavukcuoglu et al., CVPR 2009). Neighbours learn similar features, so the Gabor-like "
-        "filters change smoothly across the sheet and the preferred orientation winds around "
-        "isolated points: **pinwheels**, as in the visual cortex."),
-    "sparse_coding": (
-        "Plain sparse coding (Olshausen & Field 1996): every unit is penalised on its own, so "
-        "units learn edge-like filters but in no particular order. The baseline for the "
-        "structured models."),
-}
 PAGE_LINKS = [
     ("../pages/train.py", "Train", ":material/model_training:",
      "change the group structure and the loss weights, train in the background, watch it live"),
@@ -53,11 +36,14 @@ def example_run(model: str):
     return None
 
 
-def model_section_ui(name: str, description: str) -> None:
+def model_section_ui(name: str) -> None:
+    cls = get_entry(name).model_cls
     st.subheader(name.replace("_", " ").capitalize())
-    st.markdown(BLURBS.get(name, description))
-    if name in ENERGIES:
-        st.latex(ENERGIES[name])
+    st.markdown(cls.blurb or cls.description)
+    if cls.energy_latex:
+        st.latex(cls.energy_latex)
+    if cls.paper:
+        st.caption(f"Follows {cls.paper}.")
     ref = example_run(name)
     if ref is None:
         st.info(f"No finished {name} run yet: train one on the Train page.")
@@ -65,10 +51,13 @@ def model_section_ui(name: str, description: str) -> None:
     run = ref.load()
     left, right = st.columns(2)
     with left:
-        f = analysis.filters(ref.path, ref.stamp, "decoder")
+        kind = run.model.default_filter_kind()
+        f = analysis.filters(ref.path, ref.stamp, kind)
+        rows, cols = run.map_shape
+        where = (f"laid out on the {rows}×{cols} unit map" if run.layout.kind == "map" else
+                 f"in no particular order ({run.layout.map_shape()[1]})")
         st.image(filter_grid_image(f, run.map_shape, upscale=2),
-                 caption=f"Decoder filters of {ref.name}, laid out on the "
-                         f"{run.map_shape[0]}×{run.map_shape[1]} unit map")
+                 caption=f"{kind.capitalize()} filters of {ref.name}, {where}")
     with right:
         shape, why = analysis.map_info(ref)
         if shape is None:
@@ -103,8 +92,6 @@ for col, (path, label, icon, text) in zip(cols, PAGE_LINKS, strict=True):
         st.page_link(path, label=label, icon=icon)
         st.caption(text)
 
-models = available_models()
-for model_name in sorted(models, key=lambda m: (m != "topographic", m)):
-    entry = models[model_name]
+for model_name in available_models():  # registration order: the showcase model first
     st.divider()
-    model_section_ui(model_name, entry.description)
+    model_section_ui(model_name)

@@ -16,7 +16,7 @@ from sparse_models.analysis import (
     group_norms,
 )
 from sparse_models.analysis.sparsity import default_threshold, hoyer_sparsity, pool_clustering
-from sparse_models.models import get_entry
+from sparse_models.models import available_models, get_entry
 from sparse_models.models.base import SparseModel
 from sparse_models.plotting import (
     histogram_figure,
@@ -51,7 +51,7 @@ def comparison_candidates(ref: app_ui.RunRef) -> list:
     """Finished runs that can encode this run's patches and differ in having pools or not.
     Only their config files are read here; the chosen one is opened later."""
     me = ref.load()
-    shape = list(me.model.input_shape)
+    shape = tuple(me.config.data.input_shape)
     out, n_units = [], {}
     for info in app_ui.all_runs():
         if info.name == ref.name or info.state != "completed" or not info.model:
@@ -59,24 +59,24 @@ def comparison_candidates(ref: app_ui.RunRef) -> list:
         if _has_pools(info.model) == _has_pools(me.config.model):
             continue
         try:
-            mc = read_run_config(info.path).model_config
+            cfg = read_run_config(info.path)
         except RunError:
             continue
-        if list(mc.get("input_shape", [])) != shape:
+        if tuple(cfg.data.input_shape) != shape:
             continue
         out.append(info)
-        n_units[info.name] = _n_units(mc)
+        n_units[info.name] = _n_units(cfg)
     # runs with as many units as this one first: then the same pools apply to both codes
     out.sort(key=lambda r: (n_units[r.name] != me.model.n_units, not r.shipped, r.name))
     return out
 
 
-def _n_units(model_config: dict) -> int | None:
-    """Units of a model from its config file, for ordering only (None when it can't be told)."""
-    if isinstance(model_config.get("n_units"), int):
-        return model_config["n_units"]
-    shape = (model_config.get("group") or {}).get("map_shape")
-    return int(np.prod(shape)) if shape else None
+def _n_units(cfg) -> int | None:
+    """Units of a run's model from its config, for ordering only (None when it can't be told)."""
+    try:
+        return int(cfg.model_cls(cfg.model_config).n_units)
+    except Exception:  # ordering only: a model that cannot be built sorts last
+        return None
 
 
 def group_vs_l1_ui(ref: app_ui.RunRef, z: np.ndarray) -> None:
@@ -92,10 +92,12 @@ def group_vs_l1_ui(ref: app_ui.RunRef, z: np.ndarray) -> None:
     candidates = comparison_candidates(ref)
     if not candidates:
         pooled = analysis.has_pools(ref)
+        kinds = [m for m in available_models() if _has_pools(m) != pooled]
+        example = f" (e.g. {', '.join(kinds)})" if kinds else ""
         st.info("There is no finished run to compare with that " + (
-            "uses plain L1 (e.g. sparse_coding)" if pooled else "uses group sparsity "
-            "(e.g. topographic)") + " on patches of the same size. Train one on the Train page "
-            "(same patch size), then come back.")
+            "uses plain L1" if pooled else "uses group sparsity") + example +
+            " on patches of the same size. Train one on the Train page (same patch size), "
+            "then come back.")
         st.page_link("../pages/train.py", label="Go to Train", icon=":material/model_training:")
         return
     names = [c.name for c in candidates]
@@ -176,8 +178,9 @@ with right:
     lb = np.arange(0, l0.max() + 2) - 0.5
     st.plotly_chart(histogram_figure(*np.histogram(l0, lb), "Active units per patch (L0)",
                                      "L0"), key="sparsity_l0")
-    rows, cols = run.map_shape
-    if rows * cols == K and min(rows, cols) >= 2:
+    shape, _ = run.layout.map_shape()
+    rows, cols = shape or (0, 0)
+    if shape is not None and rows * cols == K:
         st.plotly_chart(map_heatmap_figure(freq.reshape(rows, cols),
                                            "Firing frequency on the unit map", zmin=0,
                                            value_label="rate"), key="sparsity_freq_map")

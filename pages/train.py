@@ -7,7 +7,6 @@ polls. The live panel is a fragment that reruns every second while a job runs.
 from __future__ import annotations
 
 import copy
-import typing
 
 import numpy as np
 import streamlit as st
@@ -16,6 +15,7 @@ import app_ui
 from app_ui.train_settings import (
     base_sections,
     data_ui,
+    group_fields,
     group_ui,
     model_choice_ui,
     model_fields_ui,
@@ -26,12 +26,17 @@ from app_ui.train_settings import (
 from app_ui.widgets import config_diff, fmt
 from sparse_models.config import ConfigError
 from sparse_models.data import DataError
-from sparse_models.groups import square_map_shape
 from sparse_models.models import get_entry
+from sparse_models.models.base import square_shape
 from sparse_models.plotting import filter_grid_image, loss_curves_figure
 from sparse_models.presets import build_run_config, run_config_sections
 from sparse_models.training.jobs import JobStatus
-from sparse_models.training.runs import RunError, read_run_config
+from sparse_models.training.runs import (
+    RunError,
+    parent_parameters,
+    read_metrics,
+    read_run_config,
+)
 
 JOB_KEY = "train_job"  # session_state: id of the job this page follows
 ERROR_KEY = "train_submit_error"
@@ -80,17 +85,30 @@ def followed_job() -> JobStatus | None:
 # --- the live panel -------------------------------------------------------------------------
 
 
-def _grid_for(status: JobStatus, n: int) -> tuple[int, int]:
+def _grid_for(status: JobStatus, n: int) -> tuple[tuple[int, int], str]:
+    """How the job's model lays out its n filters, and which kind they are (cached per job)."""
     cache = st.session_state.setdefault("train_grids", {})
     if status.id not in cache:
         try:
-            mc = read_run_config(status.run_dir).model_config
-            shape = mc.get("group", {}).get("map_shape")
-            cache[status.id] = tuple(shape) if shape else square_map_shape(n)
-        except RunError:
-            cache[status.id] = square_map_shape(n)
-    rows, cols = cache[status.id]
-    return (rows, cols) if rows * cols == n else square_map_shape(n)
+            cfg = read_run_config(status.run_dir)
+            model = get_entry(cfg.model).model_cls(cfg.model_config)
+            cache[status.id] = (model.layout.grid_shape(n), model.default_filter_kind())
+        except (RunError, ConfigError):
+            cache[status.id] = (square_shape(n), "")
+    (rows, cols), kind = cache[status.id]
+    return ((rows, cols) if rows * cols == n else square_shape(n)), kind
+
+
+def test_history(run_dir) -> dict[str, np.ndarray]:
+    """Held-out metrics logged so far (`"split": "test"` lines), as series by name."""
+    lines = [r for r in read_metrics(run_dir) if r.get("split") == "test"]
+    if not lines:
+        return {}
+    out = {"step": np.array([r["step"] for r in lines])}
+    for key in lines[-1]:
+        if key not in ("step", "split", "elapsed_s"):
+            out[f"test {key}"] = np.array([r.get(key, np.nan) for r in lines], dtype=float)
+    return out
 
 
 def live_job_ui() -> None:
@@ -132,14 +150,22 @@ def live_job_ui() -> None:
                          for t in history[-1] if t not in ("step", "elapsed_s")}
                 log_y = st.toggle("Log scale", key="train_log_y")
                 st.plotly_chart(loss_curves_figure(steps, terms, log_y=log_y,
-                                                   title="Loss terms"), key="train_curves")
+                                                   title="Loss terms (training batches)"),
+                                key="train_curves")
+                test = test_history(s.run_dir)
+                if test:
+                    test_steps = test.pop("step")
+                    st.plotly_chart(loss_curves_figure(test_steps, test, log_y=log_y,
+                                                       title="On the held-out split"),
+                                    key="train_test_curves")
             else:
                 st.caption("Loss curves appear after the first logged steps.")
         with right:
             snap = manager.snapshot(s.id)
             if snap is not None:
-                st.image(filter_grid_image(snap, _grid_for(s, snap.shape[0]), upscale=2),
-                         caption=f"Decoder filters, live (step ≈ {s.step})")
+                grid, kind = _grid_for(s, snap.shape[0])
+                st.image(filter_grid_image(snap, grid, upscale=2),
+                         caption=f"{kind.capitalize() or 'The'} filters, live (step ≈ {s.step})")
             else:
                 st.caption("The filters appear as soon as training has started.")
         if s.done:
@@ -161,41 +187,35 @@ parent = start_from_ui(model)
 sections = base_sections(model, parent)
 locked = parent is not None
 k = f"train_{model}_{parent.name if parent else 'scratch'}"
-model_fields = typing.get_type_hints(get_entry(model).config_cls)
+groups = group_fields(get_entry(model).config_cls)
 
 config, problems = None, []
 settings = copy.deepcopy(sections)
 left, right = st.columns([3, 2])
+specs = []
 with left:
-    if "group" in model_fields:
-        st.subheader("Group structure")
-        group, spec = group_ui(sections["model"].get("group", {}), locked, k)
-        settings["model"]["group"] = group
+    for g in groups:
+        st.subheader(g.label)
+        group, spec = group_ui(sections["model"].get(g.name, {}), locked, k)
+        settings["model"][g.name] = group
+        specs.append(spec)
         if spec is None:
-            problems.append("group structure")
-    else:
-        spec = None
+            problems.append(g.label.lower())
+    if not groups:
         st.caption(f"{model} has no group structure: its sparsity penalty is plain L1.")
     st.subheader("Loss weights and model")
     settings["model"].update(model_fields_ui(model, sections["model"], locked, k))
 with right:
-    if spec is not None:
+    for g, spec in zip(groups, specs, strict=True):
         st.subheader("Pools on the map")
-        pool_preview_ui(spec)
-    elif "group" in model_fields:
-        st.subheader("Pools on the map")
-        st.caption("Fix the group structure to see the pools.")
+        if spec is not None:
+            pool_preview_ui(spec)
+        else:
+            st.caption(f"Fix the {g.label.lower()} to see the pools.")
 
 st.subheader("Data and training")
 settings["data"] = data_ui(sections["data"], locked, k)
 settings["train"] = train_settings_ui(sections["train"], k)
-if "input_shape" in model_fields:
-    p = settings["data"]["patch_size"]
-    settings["model"]["input_shape"] = [p, p]
-if settings["train"]["batch_size"] > settings["data"]["n_patches"]:
-    st.error(f"Batch size {settings['train']['batch_size']} is larger than the number of "
-             f"patches ({settings['data']['n_patches']}).")
-    problems.append("batch size")
 
 if not problems:
     try:
@@ -204,6 +224,13 @@ if not problems:
     except ConfigError as exc:
         st.error(str(exc))
         problems.append("settings")
+if parent is not None and config is not None:
+    try:
+        parent_parameters(config, parent.path)
+    except RunError as exc:
+        st.error(f"These settings cannot start from {parent.name}'s weights: {exc}")
+        problems.append("settings")
+        config = None
 if parent is not None and config is not None:
     changed = config_diff(run_config_sections(parent.load().config),
                           run_config_sections(config))

@@ -165,7 +165,7 @@ def check(cond: bool, message: str) -> None:
 
 def setting(default: Any = dataclasses.MISSING, *, label: str, help: str = "",
             min: float | None = None, max: float | None = None, step: float | None = None,
-            when: dict[str, Any] | None = None, form: bool = True,
+            when: dict[str, Any] | None = None, form: bool = True, shape: bool = False,
             default_factory: Any = dataclasses.MISSING) -> Any:
     """A config field that carries what a form needs to edit it (house style 3: the config says
     what it is, the app builds its inputs from that, never from tables of field names).
@@ -195,6 +195,7 @@ class FieldInfo:
     step: float | None = None
     when: dict[str, Any] = dataclasses.field(default_factory=dict)
     form: bool = True
+    shape: bool = False
 
     def applies(self, values: dict[str, Any]) -> bool:
         """Whether this field matters given the other fields' values (`when`)."""
@@ -229,7 +230,8 @@ def field_infos(cls: type) -> list[FieldInfo]:
         out.append(FieldInfo(name=f.name, type=hints[f.name], default=default,
                              label=meta.get("label") or f.name, help=meta.get("help", ""),
                              min=meta.get("min"), max=meta.get("max"), step=meta.get("step"),
-                             when=dict(meta.get("when") or {}), form=meta.get("form", True)))
+                             when=dict(meta.get("when") or {}), form=meta.get("form", True),
+                             shape=meta.get("shape", False)))
     return out
 
 

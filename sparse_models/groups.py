@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .config import check
+from .config import check, setting
 
 GroupKind = Literal["none", "blocks", "neighbourhood", "list"]
 
@@ -29,7 +29,8 @@ GroupKind = Literal["none", "blocks", "neighbourhood", "list"]
 @dataclass(frozen=True)
 class GroupSpec:
     kind: GroupKind = "neighbourhood"
-    map_shape: tuple[int, int] = (16, 16)  # rows, cols of the unit map; rows*cols = n_units
+    # rows, cols of the unit map; rows*cols = n_units
+    map_shape: tuple[int, int] = setting((16, 16), label="Map shape", shape=True)
     size: int = 3  # block side, or neighbourhood side k (k×k window)
     stride: int = 1  # distance between neighbourhood centres (neighbourhood only)
     wrap: bool = True  # neighbourhoods wrap around the map edges (torus)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from skimage.color import hsv2rgb
 
 GREY = [[0.0, "#000000"], [1.0, "#ffffff"]]
 POS_COLOR = "#ffffff"  # +½ pinwheels
@@ -25,16 +26,27 @@ MARGIN = dict(l=10, r=10, t=40, b=10)
 # --- filter tiles ---------------------------------------------------------------------------
 
 
+def as_images(filters: np.ndarray) -> np.ndarray:
+    """Filters `(N, h, w)` or `(N, C, h, w)` as one grey picture each, `(N, h, C·w)`: a
+    single-channel filter as it is, the channels of a multi-channel one side by side."""
+    f = np.asarray(filters)
+    if f.ndim == 3:
+        return f
+    if f.ndim != 4:
+        raise ValueError(f"filters must have shape (N, h, w) or (N, C, h, w), got {f.shape}")
+    n, c, h, w = f.shape
+    return f.transpose(0, 2, 1, 3).reshape(n, h, c * w)
+
+
 def tile_filters(filters: np.ndarray, grid: tuple[int, int], pad: int = 1) -> np.ndarray:
-    """Lay filters `(N, h, w)` out on a `(rows, cols)` grid, each scaled to [-1, 1].
+    """Lay filters `(N, h, w)` (or `(N, C, h, w)`, see `as_images`) out on a `(rows, cols)` grid,
+    each scaled to [-1, 1].
 
     Unit i goes to tile (i // cols, i % cols). Returns `(rows·(h+pad)+pad, cols·(w+pad)+pad)`
     float32 with NaN in the padding and in tiles past N. Each filter is divided by its own
     largest |value| (a zero filter stays 0), so weak and strong filters are equally visible.
     """
-    f = np.asarray(filters, dtype=np.float32)
-    if f.ndim != 3:
-        raise ValueError(f"filters must have shape (N, h, w), got {f.shape}")
+    f = as_images(np.asarray(filters, dtype=np.float32))
     n, h, w = f.shape
     rows, cols = int(grid[0]), int(grid[1])
     if rows * cols < n:
@@ -79,7 +91,7 @@ def filter_grid_figure(
     unit at its tile centre, carrying the unit index as `customdata[0]`, so hovering shows the
     unit's details and clicking selects it. `hover`: extra per-unit values `(N,)` by label.
     """
-    f = np.asarray(filters)
+    f = as_images(filters)
     n, h, w = f.shape
     rows, cols = int(grid[0]), int(grid[1])
     tiles = tile_filters(f, (rows, cols), pad)
@@ -114,8 +126,11 @@ def filter_grid_figure(
 
 
 def filter_figure(filt: np.ndarray, title: str | None = None, height: int = 260) -> go.Figure:
-    """One filter `(h, w)` as a grey heatmap, symmetric around 0."""
+    """One filter `(h, w)` or `(C, h, w)` (channels side by side) as a grey heatmap, symmetric
+    around 0."""
     f = np.asarray(filt, dtype=float)
+    if f.ndim == 3:
+        f = as_images(f[None])[0]
     m = float(np.abs(f).max()) or 1.0
     fig = go.Figure(go.Heatmap(z=f, colorscale=GREY, zmin=-m, zmax=m, showscale=False,
                                hovertemplate="x %{x}, y %{y}: %{z:.3g}<extra></extra>"))
@@ -129,18 +144,11 @@ def filter_figure(filt: np.ndarray, title: str | None = None, height: int = 260)
 
 
 def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Vectorised HSV -> RGB, all inputs in [0, 1] of the same shape; returns (..., 3) floats."""
-    h = np.mod(np.asarray(h, dtype=float), 1.0)
-    s, v = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(v, dtype=float))
-    i = np.floor(h * 6.0).astype(int) % 6
-    f = h * 6.0 - np.floor(h * 6.0)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    choices = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)]
-    out = np.zeros(h.shape + (3,))
-    for k, (r, g, b) in enumerate(choices):
-        m = i == k
-        out[m] = np.stack([r[m], g[m], b[m]], axis=-1)
-    return out
+    """HSV -> RGB (scikit-image's `hsv2rgb`), inputs in [0, 1] broadcast together (hue wraps);
+    returns (..., 3) floats."""
+    h, s, v = np.broadcast_arrays(np.mod(np.asarray(h, dtype=float), 1.0),
+                                  np.asarray(s, dtype=float), np.asarray(v, dtype=float))
+    return hsv2rgb(np.stack([h, s, v], axis=-1))
 
 
 def orientation_rgb(theta_map: np.ndarray, selectivity_map: np.ndarray | None = None,

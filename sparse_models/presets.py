@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from .config import ConfigError, from_dict, parse_value, set_dotted, to_dict
-from .data import data_config, data_config_dict
+from .data import data_config, data_config_dict, source_defaults
 from .models import get_entry
 
 SECTIONS = ("model", "data", "train")
@@ -95,7 +95,7 @@ def build_run_config(model: str, overrides: list[tuple[str, Any]] | dict[str, An
 def switch_source(section: dict[str, Any], source: Any) -> dict[str, Any]:
     """The data section for another source: its defaults, with the settings the two sources
     share carried over."""
-    new = data_config_dict(data_config({"source": source}))
+    new = source_defaults(source)
     return {**new, **{k: v for k, v in section.items() if k in new and k != "source"}}
 
 

@@ -162,6 +162,9 @@ def summarize(
         out["within_pool_similarity"] = sim["within"]
         out["between_pool_similarity"] = sim["between"]
         out["pool_similarity_ratio"] = sim["ratio"]
+        if _clean(sim["ratio"]) is None:
+            why_no_pools = ("every pair of units shares a pool (or none does), so similarity "
+                            "within pools cannot be set against similarity between them")
     else:
         why_no_pools = ("it has no pools (no group-sparsity penalty)" if P is None else
                         "its pools are over more units than it has filters")

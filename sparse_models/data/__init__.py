@@ -24,6 +24,7 @@ from .base import (
     get_source,
     load_dataset,
     register_source,
+    source_defaults,
     source_of,
 )
 from .digits import DigitsConfig
@@ -34,7 +35,7 @@ __all__ = [
     "DEFAULT_IMAGES", "DataConfig", "DataError", "DataSource", "Dataset", "DigitsConfig",
     "FolderConfig", "GratingsConfig", "NaturalConfig", "PatchesConfig", "available_sources",
     "batches", "data_config", "data_config_dict", "get_source", "load_dataset",
-    "register_source", "source_of",
+    "register_source", "source_defaults", "source_of",
 ]
 
 

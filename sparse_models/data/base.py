@@ -59,7 +59,7 @@ class PatchesConfig:
     """Settings every patch source shares (not a source itself)."""
 
     source: ClassVar[str] = ""
-    patch_size: int = setting(12, label="Patch size (px)", min=4, max=64,
+    patch_size: int = setting(12, label="Patch size (px)", min=4, max=64, shape=True,
                               help="Side of the square patches, in pixels.")
     n_patches: int = setting(20000, label="Patches", min=16, max=MAX_SAMPLES,
                              help="Training patches, drawn once and then shuffled into batches.")
@@ -137,6 +137,17 @@ def data_config(data: dict[str, Any] | Any | None = None, where: str = "data.") 
 
 def data_config_dict(cfg: Any) -> dict[str, Any]:
     return {"source": cfg.source, **to_dict(cfg)}
+
+
+def source_defaults(name: str) -> dict[str, Any]:
+    """A source's default settings as a plain dict (not validated: some sources, like an image
+    folder, have no valid default until the user names one)."""
+    cls = get_source(name).Config
+    out: dict[str, Any] = {"source": name}
+    for f in dataclasses.fields(cls):
+        value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def load_dataset(cfg: Any) -> Dataset:

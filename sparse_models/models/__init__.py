@@ -4,5 +4,7 @@ from .base import SparseModel, available_models, build_model, get_entry, registe
 
 __all__ = ["SparseModel", "available_models", "build_model", "get_entry", "register"]
 
-# Importing a model file registers it.
-from . import sparse_coding, topographic  # noqa: E402,F401
+# Importing a model file registers it; the registration order is the order the app lists them
+# in (the showcase model first).
+from . import topographic  # noqa: E402,F401,I001
+from . import sparse_coding  # noqa: E402,F401

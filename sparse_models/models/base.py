@@ -43,7 +43,8 @@ class Layout:
 
     map:   a 2-D map of `shape` = (rows, cols) units, wrapping around (a torus) when `wrap`.
     sheet: a 2-D grid of `shape` = (rows, cols) positions with `per_position` units at each;
-           unit i sits at position i // per_position (its filters are local to that position).
+           unit i sits at position i // per_position (its filters are local to that position),
+           positions in row-major order.
     tree:  `parents[i]` is unit i's parent, -1 for a root.
     none:  no spatial order (e.g. a classifier's hidden units).
     """
@@ -73,13 +74,13 @@ class Layout:
         return None
 
     def grid_shape(self, n_units: int) -> tuple[int, int]:
-        """(rows, cols) to draw all units as one 2-D grid of pictures: the map itself; for a
-        sheet, each position's units side by side as a small square block; else near-square."""
+        """(rows, cols) to draw all units as one 2-D grid of pictures, unit i in cell i (row-major):
+        the map itself; for a sheet, each position's units side by side in its row; else
+        near-square."""
         if self.kind == "map":
             return tuple(self.shape)
         if self.kind == "sheet":
-            br, bc = square_shape(self.per_position)
-            return self.shape[0] * br, self.shape[1] * bc
+            return self.shape[0], self.shape[1] * self.per_position
         return square_shape(n_units)
 
     def map_shape(self) -> tuple[tuple[int, int] | None, str]:
@@ -94,21 +95,6 @@ class Layout:
         if self.kind == "tree":
             return None, "its units form a tree, not a 2-D map"
         return None, "its units have no spatial layout"
-
-    def unit_map_index(self) -> list[int] | None:
-        """For a sheet: the unit shown at each cell of `grid_shape`, row-major (None for a map,
-        where unit i is cell i)."""
-        if self.kind != "sheet":
-            return None
-        br, bc = square_shape(self.per_position)
-        rows, cols = self.shape
-        out = []
-        for r in range(rows * br):
-            for c in range(cols * bc):
-                pos = (r // br) * cols + c // bc
-                k = (r % br) * bc + c % bc
-                out.append(pos * self.per_position + k)
-        return out
 
 
 def square_shape(n: int) -> tuple[int, int]:
@@ -131,6 +117,7 @@ class SparseModel(nn.Module):
     blurb: ClassVar[str] = ""  # a short paragraph (Markdown) for the Overview
     energy_latex: ClassVar[str] = ""  # its energy or loss, in LaTeX, for the Overview
     paper: ClassVar[str] = ""  # the paper it follows
+    filter_notes: ClassVar[dict[str, str]] = {}  # per filter kind: what those filters are
     supervised: ClassVar[bool] = False  # uses labels y in `loss`
     # Default settings of a run of this model, by section ("data", "train"; "model" overrides
     # the config's own defaults); tuned so the default trains in seconds on a 2-core CPU.

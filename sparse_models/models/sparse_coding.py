@@ -25,7 +25,7 @@ from .penalties import fista, ista, lasso_objective, lipschitz
 @dataclass(frozen=True)
 class SparseCodingConfig:
     input_shape: tuple[int, int] = setting((12, 12), label="Input (h, w)", form=False)  # from the data
-    n_units: int = setting(256, label="Number of units", min=1, max=4096,
+    n_units: int = setting(256, label="Number of units", min=1, max=4096, shape=True,
                            help="Dictionary size K: how many atoms the model learns.")
     lam: float = setting(0.5, label="λ (sparsity weight)", min=0.0, max=100.0,
                          help="Weight of the L1 penalty (the same scale as scikit-learn's "

@@ -95,6 +95,11 @@ class Topographic(PatchModel):
     paper = ("Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009 (topographic filter maps); "
              "Hyvärinen & Hoyer 2001")
     preset = {"train": {"steps": 2000, "batch_size": 256, "lr": 3e-3}}
+    filter_notes = {"encoder": (
+        "Encoder filters are the detectors F(x) uses; they are sharper than the decoder's atoms "
+        "because the patches are whitened. Parts of a filter at frequencies the patches never "
+        "contain get no gradient: the encoder weight decay clears them (with it set to 0 they "
+        "stay as random noise).")}
     tiny = {"model.group.map_shape": [4, 4], "model.group.size": 3, "data.source": "gratings",
             "data.patch_size": 6, "data.n_patches": 128, "train.steps": 4,
             "train.batch_size": 32, "train.log_every": 2, "train.snapshot_every": 2}

@@ -168,7 +168,11 @@ def test_orientation_page_shows_pinwheel_numbers_and_reacts_to_smoothing(lab_run
 def test_orientation_page_says_a_plain_model_has_no_topography(lab_runs: Path) -> None:
     at = app("../pages/orientation.py", "tiny-sc")
     no_trouble(at)
-    assert "no pools" in texts(at) and "salt and pepper" in texts(at)
+    # Its model declares no spatial layout: the page says so instead of drawing a map whose
+    # order means nothing, and draws no orientation chart.
+    assert "units have no spatial layout" in texts(at)
+    assert "no orientation map" in texts(at)
+    assert not at.get("plotly_chart")
 
 
 def test_filters_page_shows_unit_details_and_replays_training(lab_runs: Path) -> None:
