@@ -94,9 +94,16 @@ def build_run_config(model: str, overrides: list[tuple[str, Any]] | dict[str, An
 
 def switch_source(section: dict[str, Any], source: Any) -> dict[str, Any]:
     """The data section for another source: its defaults, with the settings the two sources
-    share carried over."""
+    share carried over where they were changed from the old source's defaults (so e.g. the
+    digits keep their own held-out split when switched to from patches without one)."""
     new = source_defaults(source)
-    return {**new, **{k: v for k, v in section.items() if k in new and k != "source"}}
+    try:
+        before = source_defaults(section.get("source", "natural"))
+    except ConfigError:
+        before = {}
+    changed = {k: v for k, v in section.items()
+               if k in new and k != "source" and (k not in before or v != before[k])}
+    return {**new, **changed}
 
 
 def run_config_sections(cfg: Any) -> dict[str, dict[str, Any]]:
