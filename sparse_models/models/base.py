@@ -25,7 +25,6 @@ which model it is:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, from_dict, to_dict
+from ..groups import square_map_shape
 
 LayoutKind = Literal["map", "tree", "sheet", "none"]
 
@@ -99,12 +99,7 @@ class Layout:
 
 def square_shape(n: int) -> tuple[int, int]:
     """The most square (rows, cols) with rows·cols = n exactly (a prime gives a 1×n strip)."""
-    if n <= 0:
-        return (0, 0)
-    rows = int(math.isqrt(n))
-    while n % rows:
-        rows -= 1
-    return rows, n // rows
+    return square_map_shape(n) if n > 0 else (0, 0)
 
 
 class SparseModel(nn.Module):
