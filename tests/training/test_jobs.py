@@ -63,7 +63,7 @@ def test_a_job_runs_to_completion(manager, runs_dir):
     assert final.run_dir == runs_dir / "first" and final.name == "first"
     assert final.model == "sparse_coding" and final.device == "cpu"
     assert disk_status(final.run_dir)["state"] == "completed"
-    assert load_run(final.run_dir).filters().shape == (16, 8, 8)
+    assert load_run(final.run_dir).filters().shape == (16, 1, 8, 8)
 
 
 def test_second_job_waits_for_the_first_then_runs(manager):
@@ -151,7 +151,7 @@ def test_progress_eta_history_and_live_filters_are_reported(manager):
     steps = [h["step"] for h in st.history]
     assert steps == sorted(steps) and steps[0] == 2
     snap = manager.snapshot(job)
-    assert snap is not None and snap.shape == (16, 8, 8)
+    assert snap is not None and snap.shape == (16, 1, 8, 8)
     st.history.clear()  # a copy: the manager's history is untouched
     assert manager.status(job).history
     manager.stop(job)

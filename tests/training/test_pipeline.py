@@ -76,9 +76,11 @@ def test_a_complete_run_writes_every_file(runs_dir, model):
     metrics = [json.loads(line) for line in (path / METRICS_FILE).read_text().splitlines()]
     assert [m["step"] for m in metrics] == [5, 10, 15, 20]
     assert {"loss", "elapsed_s"} <= set(metrics[0])
+    assert all("split" not in m for m in metrics)  # no held-out split: no evaluation lines
     run = load_run(path)
-    steps, filters = run.snapshots()
-    assert steps.tolist() == [0, 5, 10, 15, 20]
+    steps, filters, kind = run.snapshots()
+    assert steps.tolist() == [0, 5, 10, 15, 20] and kind == run.model.default_filter_kind()
+    assert filters.shape == (5, 16, 1, 8, 8)
     # snapshots are stored in half precision (display only)
     np.testing.assert_allclose(filters[-1], run.filters(), rtol=2e-3, atol=1e-3)
     assert not np.array_equal(filters[0], filters[-1])  # it learned something
@@ -86,7 +88,7 @@ def test_a_complete_run_writes_every_file(runs_dir, model):
 
     assert [i.step for i, _ in progress] == [0, 5, 10, 15, 20]
     sent = [f for _, f in progress if f is not None]
-    assert sent and all(f.shape == (16, 8, 8) for f in sent)
+    assert sent and all(f.shape == (16, 1, 8, 8) for f in sent)
     np.testing.assert_allclose(progress[0][1], filters[0], rtol=2e-3, atol=1e-3)  # half precision
 
 
@@ -249,9 +251,9 @@ def test_snapshots_are_thinned_past_the_limit(runs_dir, monkeypatch):
     cfg = config(steps=40, snapshot_every=5)
     path = create_run(cfg, runs_dir)
     execute_run(cfg, path)
-    steps, filters = load_run(path).snapshots()
+    steps, filters, _ = load_run(path).snapshots()
     assert steps.tolist() == [0, 20, 40]
-    assert filters.shape == (3, 16, 8, 8)
+    assert filters.shape == (3, 16, 1, 8, 8)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -264,4 +266,77 @@ def test_a_run_on_cuda_loads_on_the_cpu(runs_dir):
     assert st["device"].startswith("cuda")
     run = load_run(path)
     assert next(run.model.parameters()).device.type == "cpu"
-    assert run.filters().shape == (16, 8, 8)
+    assert run.filters().shape == (16, 1, 8, 8)
+
+
+# --- evaluation on a held-out split -----------------------------------------------------------
+
+
+HELD_OUT = DataConfig(source="gratings", n_patches=256, n_test=64, patch_size=8)
+
+
+def test_a_held_out_split_is_evaluated_every_eval_every_steps_and_at_the_end(runs_dir):
+    cfg = replace(config(steps=20, eval_every=8), data=HELD_OUT)
+    path = create_run(cfg, runs_dir)
+    assert execute_run(cfg, path) == "completed"
+    lines = [json.loads(line) for line in (path / METRICS_FILE).read_text().splitlines()]
+    test = [m for m in lines if m.get("split") == "test"]
+    assert [m["step"] for m in test] == [8, 16, 20]  # every 8 steps, and once at the end
+    assert [m["step"] for m in lines if "split" not in m] == [5, 10, 15, 20]  # training lines
+    for m in test:
+        assert {"loss", "reconstruction", "sparsity", "explained_variance", "elapsed_s"} <= set(m)
+        assert all(np.isfinite(v) for k, v in m.items() if k not in ("split", "step"))
+    # the last line is the final model on the held-out rows
+    run = load_run(path)
+    final = run.model.evaluate(run.dataset().x_test)
+    for k, v in final.items():
+        assert test[-1][k] == pytest.approx(v, rel=1e-4), k
+
+
+def test_the_last_evaluation_is_not_repeated_when_it_falls_on_the_end(runs_dir):
+    cfg = replace(config(steps=20, eval_every=10), data=HELD_OUT)
+    path = create_run(cfg, runs_dir)
+    execute_run(cfg, path)
+    test = [m["step"] for m in load_run(path).metrics() if m.get("split") == "test"]
+    assert test == [10, 20]
+
+
+def test_eval_every_0_evaluates_only_at_the_end(runs_dir):
+    cfg = replace(config(steps=10, eval_every=0), data=HELD_OUT)
+    path = create_run(cfg, runs_dir)
+    execute_run(cfg, path)
+    assert [m["step"] for m in load_run(path).metrics() if m.get("split") == "test"] == [10]
+
+
+def test_a_stopped_run_is_evaluated_where_it_stopped_and_a_resume_continues(runs_dir):
+    cfg = replace(config(steps=20, eval_every=5), data=HELD_OUT)
+    path = create_run(cfg, runs_dir)
+    assert execute_run(cfg, path, should_stop=stop_after(8)) == "stopped"  # after 7 steps
+    test = [m["step"] for m in load_run(path).metrics() if m.get("split") == "test"]
+    assert test == [5, 7]
+    assert execute_run(cfg, path, resume=True) == "completed"
+    test = [m["step"] for m in load_run(path).metrics() if m.get("split") == "test"]
+    # the evaluation of the step-7 weights stays (it is of the checkpoint the resume started
+    # from); the resume then evaluates on schedule and at the end
+    assert test == [5, 7, 10, 15, 20]
+
+
+def test_without_a_held_out_split_nothing_is_evaluated(runs_dir):
+    cfg = config(steps=10, eval_every=2)  # DATA has n_test = 0
+    path = create_run(cfg, runs_dir)
+    execute_run(cfg, path)
+    metrics = load_run(path).metrics()
+    assert [m["step"] for m in metrics] == [5, 10]
+    assert not any("split" in m for m in metrics)
+
+
+def test_digits_train_and_evaluate_on_their_held_out_images(runs_dir):
+    cfg = RunConfig(model="sparse_coding", model_config={"n_units": 16, "n_iter": 5},
+                    data=DataConfig("digits", n_test=200),
+                    train=TrainConfig(steps=6, batch_size=64, log_every=3, eval_every=3,
+                                      snapshot_every=0, checkpoint_every=0))
+    path = create_run(cfg, runs_dir)
+    assert execute_run(cfg, path) == "completed"
+    test = [m for m in load_run(path).metrics() if m.get("split") == "test"]
+    assert [m["step"] for m in test] == [3, 6]
+    assert load_run(path).filters().shape == (16, 1, 8, 8)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from sparse_models.config import ConfigError
 from sparse_models.data import DataConfig
 from sparse_models.models import build_model
 from sparse_models.training import runs
+from sparse_models.training.runs import format as run_format
 from sparse_models.training.pipeline import execute_run
 from sparse_models.training.runs import (
     ANALYSIS_FILE,
@@ -94,12 +97,18 @@ def test_create_run_names_are_unique_and_existing_names_refused(runs_dir):
     assert not (runs_dir.parent / "escape").exists()
 
 
-def test_create_run_validates_the_model_config(runs_dir):
+def test_a_run_config_is_validated_when_it_is_made():
+    # Validated once, at construction: a bad config never reaches create_run.
     with pytest.raises(ConfigError, match="unknown model"):
-        create_run(RunConfig(model="no_such_model"), runs_dir)
+        RunConfig(model="no_such_model")
     with pytest.raises(ConfigError, match="n_units"):
-        create_run(RunConfig(model="sparse_coding", model_config={"n_units": 0}), runs_dir)
-    assert list(runs_dir.iterdir()) == []
+        RunConfig(model="sparse_coding", model_config={"n_units": 0})
+    with pytest.raises(ConfigError, match="unknown data source 'nope'"):
+        RunConfig(model="sparse_coding", data={"source": "nope"})
+    with pytest.raises(ConfigError, match="model must be a model name"):
+        RunConfig(model="")
+    with pytest.raises(ConfigError, match="train must be a TrainConfig"):
+        RunConfig(model="sparse_coding", train={"steps": 3})
 
 
 def test_default_runs_dir_follows_the_environment(monkeypatch, tmp_path):
@@ -116,11 +125,28 @@ def test_run_config_round_trips_through_json(runs_dir):
     cfg = RunConfig(model="topographic", model_config={"lam": 0.3, "input_shape": (8, 8)},
                     data=DATA, train=TrainConfig(steps=3, optimizer="sgd"), parent="p",
                     command="sparse-lab train")
-    again = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    d = cfg.to_dict()
+    assert d["data"]["source"] == "gratings" and d["model_config"]["input_shape"] == [8, 8]
+    assert d["train"]["eval_every"] == cfg.train.eval_every
+    again = RunConfig.from_dict(json.loads(json.dumps(d)))
     assert again == cfg
-    assert again.model_config["input_shape"] == [8, 8]
+    assert type(again.model_config).__name__ == "TopographicConfig"
+    assert again.model_config.input_shape == (8, 8) and again.model_config.lam == 0.3
+    assert type(again.data).__name__ == "GratingsConfig" and again.data == DATA
     path = create_run(cfg, runs_dir)
+    written = json.loads((path / CONFIG_FILE).read_text())
+    assert written["format"] == runs.FORMAT and written["format_version"] == runs.FORMAT_VERSION == 2
     assert read_run_config(path) == cfg
+
+
+def test_run_config_types_its_sections_and_fits_the_model_to_the_data():
+    cfg = RunConfig(model="sparse_coding", model_config={"n_units": 4},
+                    data={"source": "gratings", "patch_size": 6, "n_patches": 256})
+    assert type(cfg.data).__name__ == "GratingsConfig" and cfg.data.patch_size == 6
+    assert cfg.model_config.n_units == 4
+    assert cfg.model_config.input_shape == (6, 6)  # not the config's default (12, 12)
+    digits = RunConfig(model="sparse_coding", data={"source": "digits"})
+    assert digits.model_config.input_shape == (8, 8)
 
 
 def test_run_config_accepts_a_model_config_instance():
@@ -129,14 +155,26 @@ def test_run_config_accepts_a_model_config_instance():
 
     mc = TopographicConfig(group=GroupSpec(map_shape=(4, 4), size=3), lam=0.2)
     cfg = RunConfig(model="topographic", model_config=mc, data=DATA)
-    assert cfg.model_config["group"]["map_shape"] == [4, 4]
-    assert cfg.model_config["lam"] == 0.2
-    assert build_model("topographic", cfg.model_config).config == mc
+    # the instance is kept, fitted to the data's 8×8 patches
+    assert cfg.model_config == dataclasses.replace(mc, input_shape=(8, 8))
+    assert cfg.model_config.group.map_shape == (4, 4) and cfg.model_config.lam == 0.2
+    fits = dataclasses.replace(mc, input_shape=(8, 8))
+    assert RunConfig(model="topographic", model_config=fits, data=DATA).model_config is fits
+    assert build_model("topographic", cfg.model_config).config == cfg.model_config
 
 
-def test_a_batch_larger_than_the_data_is_refused_early(runs_dir):
-    with pytest.raises(ConfigError, match="batch_size"):
-        create_run(small_config(batch_size=512), runs_dir)
+def test_a_batch_larger_than_the_training_data_is_refused_when_the_config_is_made():
+    with pytest.raises(ConfigError, match=r"the batch size \(512\) is larger than the number "
+                                          r"of training samples \(256\)"):
+        small_config(batch_size=512)
+    assert small_config(batch_size=256).train.batch_size == 256
+    # held-out samples are not training samples
+    held_out = DataConfig(source="gratings", n_patches=256, n_test=100, patch_size=8)
+    with pytest.raises(ConfigError, match=r"\(257\) is larger than .* \(256\)"):
+        RunConfig(model="sparse_coding", data=held_out, train=TrainConfig(batch_size=257))
+    with pytest.raises(ConfigError, match=r"training samples \(1497\)"):
+        RunConfig(model="sparse_coding", data={"source": "digits", "n_test": 300},
+                  train=TrainConfig(batch_size=1498))
 
 
 def test_execute_run_needs_an_existing_folder(tmp_path):
@@ -144,9 +182,12 @@ def test_execute_run_needs_an_existing_folder(tmp_path):
         execute_run(small_config(), tmp_path / "missing")
 
 
-def test_run_config_rejects_unserialisable_model_config():
-    with pytest.raises(ConfigError, match="JSON"):
+def test_run_config_rejects_model_settings_its_model_does_not_have():
+    # model_config is typed by the model's config class: what it cannot hold is refused.
+    with pytest.raises(ConfigError, match="unknown key model.x for SparseCodingConfig"):
         RunConfig(model="sparse_coding", model_config={"x": object()})
+    with pytest.raises(ConfigError, match="model.lam must be a number"):
+        RunConfig(model="sparse_coding", model_config={"lam": object()})
 
 
 # --- atomic writes --------------------------------------------------------------------------
@@ -159,7 +200,7 @@ def test_failed_replace_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     def crash(*args, **kwargs):
         raise OSError("simulated crash")
 
-    monkeypatch.setattr(runs.os, "replace", crash)
+    monkeypatch.setattr(run_format.os, "replace", crash)
     with pytest.raises(OSError, match="simulated"):
         write_json_atomic(target, {"state": "new"})
     assert json.loads(target.read_text()) == {"state": "old"}
@@ -175,7 +216,7 @@ def test_crash_while_writing_weights_keeps_the_previous_weights(done_run, monkey
     def crash(fd):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(runs.os, "fsync", crash)
+    monkeypatch.setattr(run_format.os, "fsync", crash)
     with pytest.raises(OSError, match="disk gone"):
         RunWriter(done_run).save_weights(model, step=99)
     assert (done_run / WEIGHTS_FILE).read_bytes() == before
@@ -189,7 +230,8 @@ def test_crash_while_writing_weights_keeps_the_previous_weights(done_run, monkey
 
 @pytest.mark.parametrize("model_name", ["sparse_coding", "topographic"])
 def test_load_run_round_trip_gives_identical_outputs(runs_dir, model_name):
-    cfg = small_config(model_name).with_input_shape((8, 8))
+    cfg = small_config(model_name)
+    assert cfg.model_config.input_shape == (8, 8)  # fitted to the data when it was made
     model = build_model(cfg.model, cfg.model_config)
     with torch.no_grad():
         for p in model.parameters():
@@ -205,9 +247,12 @@ def test_load_run_round_trip_gives_identical_outputs(runs_dir, model_name):
         assert torch.equal(loaded.model.decode(loaded.model.encode(x)),
                            model.decode(model.encode(x)))
     np.testing.assert_array_equal(loaded.filters(), model.filters().numpy())
-    assert loaded.filters().shape == (16, 8, 8)
+    assert loaded.filters().shape == (16, 1, 8, 8)
+    for kind in model.filter_kinds():
+        np.testing.assert_array_equal(loaded.filters(kind), model.filters(kind).numpy())
     assert loaded.weights_step == 3
     assert loaded.map_shape == tuple(model.map_shape) and loaded.layout == model.layout
+    assert loaded.map_periodic == model.map_periodic
 
 
 def test_loaded_run_exposes_status_metrics_snapshots_and_data(done_run):
@@ -215,8 +260,9 @@ def test_loaded_run_exposes_status_metrics_snapshots_and_data(done_run):
     assert run.name == "done" and not run.shipped
     assert run.status["state"] == "completed" and run.state == "completed"
     assert [m["step"] for m in run.metrics()] == [5, 10]
-    steps, filters = run.snapshots()
-    assert steps.tolist() == [0, 5, 10] and filters.shape == (3, 16, 8, 8)
+    steps, filters, kind = run.snapshots()
+    assert steps.tolist() == [0, 5, 10] and filters.shape == (3, 16, 1, 8, 8)
+    assert kind == "decoder" and filters.dtype == np.float32
     # snapshots are stored in half precision (display only)
     np.testing.assert_allclose(filters[-1], run.filters(), rtol=2e-3, atol=1e-3)
     assert run.dataset().x.shape == (256, 64)
@@ -227,8 +273,8 @@ def test_snapshots_are_empty_arrays_when_none_were_recorded(runs_dir):
     cfg = small_config(snapshot_every=0)
     path = create_run(cfg, runs_dir)
     execute_run(cfg, path)
-    steps, filters = load_run(path).snapshots()
-    assert steps.shape == (0,) and filters.shape == (0, 16, 8, 8)
+    steps, filters, kind = load_run(path).snapshots()
+    assert steps.shape == (0,) and filters.shape == (0, 16, 1, 8, 8) and kind == "decoder"
 
 
 def test_metrics_skip_a_line_cut_off_by_a_crash(done_run):
@@ -320,7 +366,7 @@ def test_analysis_cache_round_trip(done_run):
 def shipped_dir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "checkpoints"
     d.mkdir()
-    monkeypatch.setattr(runs, "SHIPPED_DIR", d)
+    monkeypatch.setattr(run_format, "SHIPPED_DIR", d)  # what is_shipped checks against
     return d
 
 
@@ -376,7 +422,7 @@ def test_a_run_whose_process_died_is_listed_as_interrupted(runs_dir):
     dead_pid = int(proc.stdout)
     path = create_run(small_config(), runs_dir, name="orphan")
     writer = RunWriter(path)
-    writer.update_status(state="running", pid=dead_pid, host=runs.socket.gethostname())
+    writer.update_status(state="running", pid=dead_pid, host=socket.gethostname())
     assert [r.state for r in list_runs([runs_dir])] == ["interrupted"]
     writer.update_status(pid=os.getpid())  # this very process: still running
     assert [r.state for r in list_runs([runs_dir])] == ["running"]
