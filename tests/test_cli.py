@@ -26,6 +26,7 @@ def test_train_analyze_list_round_trip(runs, capsys):
     assert (run / "weights.safetensors").exists() and (run / "config.json").exists()
     cfg = json.loads((run / "config.json").read_text())
     assert "train topographic" in json.dumps(cfg)  # the command that made it is recorded
+    assert cfg["format_version"] == 2 and cfg["data"]["source"] == "natural"
     capsys.readouterr()
     assert main(["analyze", str(run), "--json", "--samples", "200"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -33,6 +34,8 @@ def test_train_analyze_list_round_trip(runs, capsys):
                 "explained_variance", "pinwheel_count", "column_spacing", "pinwheel_density"):
         assert key in result
     assert 0.0 <= result["live_fraction"] <= 1.0
+    assert result["why_no_map"] is None  # a 6×6 map: the map measures apply
+    assert result["why_no_test"] == "the data has no held-out split"
     assert main(["list", "--runs-dir", str(runs)]) == 0
     assert "tiny" in capsys.readouterr().out
 
@@ -43,6 +46,11 @@ def test_train_analyze_list_round_trip(runs, capsys):
     (["train", "topographic", "--set", "lam=abc"], "must be a number"),
     (["train", "topographic", "--set", "lam"], "expects key=value"),
     (["train", "topographic", "--set", "group.size=40"], "larger than the 16×16 map"),
+    (["train", "topographic", "--set", "train.lr=1e30"],
+     "Learning rate (train.lr) must be at most 10, got 1e+30"),
+    (["train", "topographic", "--set", "data.source=nope"], "unknown data source 'nope'"),
+    (["train", "topographic", "--set", "train.batch_size=512", "--set", "data.n_patches=300"],
+     "the batch size (512) is larger than the number of training samples (300)"),
     (["train", "topographic", "--name", "../escape", *TINY], "run name"),
     (["analyze", "/nonexistent/run"], "/nonexistent/run"),
 ])
@@ -54,9 +62,12 @@ def test_bad_input_is_one_line_and_exit_2(argv, msg, runs, capsys):
 
 
 def test_show_prints_resolved_settings(capsys):
-    assert main(["train", "topographic", "--set", "lam=0.7", "--show"]) == 0
+    assert main(["train", "topographic", "--set", "lam=0.7", "--set", "data.source=gratings",
+                 "--set", "data.patch_size=8", "--show"]) == 0
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["model_config"]["lam"] == 0.7 and cfg["model"] == "topographic"
+    assert cfg["data"]["source"] == "gratings" and "images" not in cfg["data"]
+    assert cfg["model_config"]["input_shape"] == [8, 8]  # fitted to the data
 
 
 def test_module_entry_point_exit_code():
@@ -66,14 +77,15 @@ def test_module_entry_point_exit_code():
 
 
 def test_a_failing_run_reports_its_error_and_exit_1(runs, capsys):
-    # lr so large that the loss overflows: the run must end 'failed' with the reason shown.
+    # The largest learning rate allowed, with plain SGD: the loss overflows within a few
+    # steps, and the run must end 'failed' with the reason shown.
     argv = ["train", "topographic", "--out", str(runs), "--name", "boom", *TINY,
-            "--set", "train.lr=1e30", "--set", "train.optimizer=sgd"]
+            "--set", "train.lr=10", "--set", "train.optimizer=sgd"]
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "failed" in captured.out and captured.err.startswith("error: ")
     status = json.loads((runs / "boom" / "status.json").read_text())
-    assert status["state"] == "failed" and status["error"]
+    assert status["state"] == "failed" and "diverged" in status["error"]
 
 
 def test_progress_in_a_log_is_one_line_per_tenth(runs, capsys):
