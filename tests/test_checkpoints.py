@@ -1,10 +1,20 @@
 """The runs shipped in checkpoints/: loadable, small, made by our CLI, analysed, and good maps."""
 
+import json
 from pathlib import Path
 
 import pytest
+from safetensors import safe_open
 
-from sparse_models.training.runs import SHIPPED_DIR, load_run
+from sparse_models.data import data_config_dict
+from sparse_models.training.runs import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    SHIPPED_DIR,
+    SNAPSHOTS_FILE,
+    load_run,
+)
 
 SHIPPED = sorted(p for p in Path(SHIPPED_DIR).iterdir() if (p / "config.json").exists())
 
@@ -23,11 +33,39 @@ def test_shipped_run_is_small_complete_and_self_describing(path):
     assert run.config.command.startswith("python -m sparse_models train")
     assert "--shipped" in run.config.command
     f = run.filters()
+    assert f.ndim == 4 and f.shape[1:] == run.model.input_shape  # (N, C, h, w)
     assert f.shape[0] == run.map_shape[0] * run.map_shape[1]
-    steps, snaps = run.snapshots()
+    steps, snaps, kind = run.snapshots()
     assert len(steps) >= 2 and snaps.shape[1:] == f.shape
+    assert kind == run.model.default_filter_kind()
     entries = run.read_analysis().get("entries", {})
     assert entries, "shipped runs carry their analysis (the app cannot write there)"
+    assert not (path / CHECKPOINT_FILE).exists(), "shipped runs are final: no resume checkpoint"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_run_is_in_the_current_format(path):
+    """What `python -m sparse_models train ... --shipped` writes now (checkpoints/README.md):
+    format-2 config.json, (S, N, C, h, w) snapshots with their filter kind, and the analysis
+    cached under the key the app looks up (so it is never recomputed: it cannot be written)."""
+    from sparse_models.analysis.cached import _key
+    from sparse_models.analysis.report import DEFAULT_SMOOTH_SIGMA
+
+    raw = json.loads((path / CONFIG_FILE).read_text())
+    assert raw["format_version"] == FORMAT_VERSION, "re-make the shipped runs with the CLI"
+    run = load_run(path)
+    assert raw["data"] == data_config_dict(run.config.data)  # only its source's settings
+    assert "eval_every" in raw["train"]
+    with safe_open(str(path / SNAPSHOTS_FILE), framework="pt") as f:
+        assert f.get_slice("filters").get_shape()[1:] == list(run.filters().shape)
+        assert f.metadata()["filter_kind"] == run.model.default_filter_kind()
+    entries = run.read_analysis()["entries"]
+    key = _key(run, 5000, DEFAULT_SMOOTH_SIGMA)
+    assert key in entries, f"no analysis under {key!r}; it has {sorted(entries)}"
+    for why in ("why_no_map", "why_no_orientation", "why_no_pools", "why_no_test"):
+        assert why in entries[key], why
+    # e.g. plain sparse coding has no map, and its analysis says so
+    assert entries[key]["why_no_map"] == (run.layout.map_shape()[1] or None)
 
 
 def test_default_topographic_run_is_a_smooth_map_of_oriented_filters():
