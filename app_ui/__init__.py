@@ -10,6 +10,7 @@ from .runs import (
     RunRef,
     all_runs,
     describe_run,
+    health_of,
     open_run,
     require_run,
     run_picker_ui,
@@ -18,7 +19,7 @@ from .runs import (
 )
 
 __all__ = [
-    "RUN_KEY", "RunRef", "all_runs", "analysis", "describe_run", "device_label", "fmt_seconds",
+    "RUN_KEY", "RunRef", "all_runs", "analysis", "describe_run", "health_of", "device_label", "fmt_seconds",
     "job_manager", "jobs_sidebar_ui", "open_run", "progress_text", "require_run",
     "run_picker_ui", "select_run", "selected_run_info",
 ]

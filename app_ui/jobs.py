@@ -95,7 +95,11 @@ def short_progress_text(s: JobStatus) -> str:
     if s.state == "running":
         left = "" if s.eta_s is None else f", {fmt_seconds(s.eta_s)} left"
         return f"{s.step}/{s.total_steps} steps{left}"
-    return f"{s.step}/{s.total_steps} steps, {s.state}"
+    state = s.state
+    verdict = (s.health or {}).get("verdict") if s.state == "completed" else None
+    if verdict in ("warning", "collapsed"):
+        state = f"{s.state} but {verdict}" if verdict == "collapsed" else f"{s.state}, {verdict}"
+    return f"{s.step}/{s.total_steps} steps, {state}"
 
 
 def any_running(manager: JobManager | None = None) -> bool:

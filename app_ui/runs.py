@@ -55,12 +55,38 @@ def default_run_index(runs: list[RunInfo]) -> int:
     return 0
 
 
+def health_of(health: dict | None) -> tuple[str, str]:
+    """(verdict, reasons in words) of a run's recorded health; ("", "") when none."""
+    if not isinstance(health, dict) or not isinstance(health.get("verdict"), str):
+        return "", ""
+    reasons = [r for r in health.get("reasons") or [] if isinstance(r, str)]
+    return health["verdict"], "; ".join(reasons)
+
+
+HEALTH_MARK = {"healthy": "healthy", "warning": "⚠ warning", "collapsed": "✖ collapsed"}
+
+
 def describe_run(info: RunInfo) -> str:
     where = "shipped example" if info.shipped else "your run"
     if info.state == "broken":
         return f"broken run folder · {where}"
     steps = f"{info.steps} / {info.total_steps} steps" if info.total_steps else f"{info.steps} steps"
-    return f"{info.model} · {info.state} · {steps} · {where}"
+    state = info.state
+    if info.health and info.state == "completed":
+        state = HEALTH_MARK.get(info.health, info.health)
+    summary = f" ({info.summary})" if info.summary else ""
+    return f"{info.model}{summary} · {state} · {steps} · {where}"
+
+
+def picker_label(info: RunInfo) -> str:
+    """A run's name in the picker, marked when it did not end healthy."""
+    if info.state == "broken":
+        return f"{info.name} (broken)"
+    if info.state == "failed":
+        return f"{info.name} (failed)"
+    if info.health in ("warning", "collapsed") and info.state == "completed":
+        return f"{info.name} ({HEALTH_MARK[info.health]})"
+    return info.name
 
 
 def run_picker_ui() -> RunInfo | None:
@@ -75,11 +101,18 @@ def run_picker_ui() -> RunInfo | None:
     current = st.session_state.get(RUN_KEY)
     if current is not None and current not in names:
         del st.session_state[RUN_KEY]  # e.g. the folder was deleted: fall back to the default
+    by_name = {r.name: r for r in runs}
     name = st.selectbox("Run", names, index=default_run_index(runs), key=RUN_KEY,
-                        bind="query-params", help="Shipped example runs and your own runs, "
-                        "newest first. The choice is kept in the page's URL.")
+                        bind="query-params", format_func=lambda n: picker_label(by_name[n]),
+                        help="Shipped example runs and your own runs, newest first. The "
+                        "choice is kept in the page's URL.")
     info = runs[names.index(name)]
     st.caption(describe_run(info))
+    if info.health == "collapsed" and info.state == "completed":
+        st.warning(f"✖ This run collapsed: {'; '.join(info.health_reasons)}. What it shows is "
+                   f"not a learned model.")
+    elif info.health == "warning" and info.state == "completed":
+        st.warning(f"Warning: {'; '.join(info.health_reasons)}.")
     return info
 
 

@@ -130,8 +130,17 @@ def live_job_ui() -> None:
         st.subheader(f"Job: {s.name}")
         st.progress(min(1.0, max(0.0, s.progress)), text=app_ui.progress_text(s))
         if s.state == "completed":
-            st.success(f"Finished {s.name}: {s.total_steps} steps in "
-                       f"{app_ui.fmt_seconds(s.elapsed_s)}. The run is now in the Run picker.")
+            verdict, why = app_ui.health_of(s.health)
+            done = (f"{s.name} ran its {s.total_steps} steps in "
+                    f"{app_ui.fmt_seconds(s.elapsed_s)}")
+            if verdict == "collapsed":
+                st.error(f"{done}, but it collapsed: {why}. What it shows is not a learned "
+                         f"model; try a smaller learning rate or λ, or a smaller map.")
+            elif verdict == "warning":
+                st.warning(f"{done}; it learned, with a warning: {why}. It is in the Run "
+                           f"picker.")
+            else:
+                st.success(f"Finished {done}, healthy. The run is now in the Run picker.")
             st.button(f"Show {s.name} on every page", key=f"train_show_{s.id}",
                       on_click=_show_run, args=(s.name,))
         elif s.state == "failed":

@@ -121,6 +121,9 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         if args.show:
             print(json.dumps(config.to_dict(), indent=2))
             return 0
+        from .data import check_data
+
+        check_data(config.data)  # e.g. a missing image folder, before a run folder is made
         runs_dir = args.out
         if args.shipped:
             from .training.runs import SHIPPED_DIR
@@ -161,7 +164,19 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"resume with: python -m sparse_models train {config.model} --resume {run_dir}")
     else:
         print(f"analyse with: python -m sparse_models analyze {run_dir}")
+    print(f"health: {_health_line(run_dir)}")
     return 0
+
+
+def _health_line(run_dir: Path) -> str:
+    """The run's health verdict and its reasons, as `status.json` records them."""
+    from .training.runs import RunWriter
+
+    health = RunWriter(run_dir, allow_shipped=True).read_status().get("health")
+    if not isinstance(health, dict) or not isinstance(health.get("verdict"), str):
+        return "unknown (no verdict was recorded)"
+    reasons = [r for r in health.get("reasons") or [] if isinstance(r, str)]
+    return health["verdict"] + (f" ({'; '.join(reasons)})" if reasons else "")
 
 
 def _finish_shipped(run_dir: Path) -> None:
@@ -251,7 +266,9 @@ def cmd_list(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     for r in runs:
         tag = " (shipped)" if r.shipped else ""
-        print(f"{r.name:<40} {r.model or '?':<14} {r.state:<10} {r.steps or 0:>6} steps  {r.path}{tag}")
+        health = f" {r.health}" if r.health else ""
+        print(f"{r.name:<40} {r.model or '?':<14} {r.state:<10}{health:<10} {r.steps or 0:>6} "
+              f"steps  {r.summary:<60} {r.path}{tag}")
     return 0
 
 

@@ -19,6 +19,7 @@ from .base import (
     DataSource,
     PatchesConfig,
     available_sources,
+    check_data,
     data_config,
     data_config_dict,
     get_source,
@@ -33,7 +34,7 @@ from .synthetic import GratingsConfig
 
 __all__ = [
     "DEFAULT_IMAGES", "DataConfig", "DataError", "DataSource", "Dataset", "DigitsConfig",
-    "FolderConfig", "GratingsConfig", "NaturalConfig", "PatchesConfig", "available_sources",
+    "FolderConfig", "GratingsConfig", "NaturalConfig", "PatchesConfig", "available_sources", "check_data",
     "batches", "data_config", "data_config_dict", "get_source", "load_dataset",
     "register_source", "source_defaults", "source_of",
 ]

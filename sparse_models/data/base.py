@@ -94,6 +94,11 @@ class DataSource:
     def load(cls, cfg: Any) -> Dataset:
         raise NotImplementedError
 
+    @classmethod
+    def check(cls, cfg: Any) -> None:
+        """A cheap look at what loading will need (e.g. that a folder exists and holds images),
+        so a bad setting is refused before a run is made; DataError in words. Default: none."""
+
 
 _SOURCES: dict[str, type[DataSource]] = {}
 
@@ -148,6 +153,11 @@ def source_defaults(name: str) -> dict[str, Any]:
         value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def check_data(cfg: Any) -> None:
+    """`DataSource.check` of the config's source: DataError when loading would fail early."""
+    source_of(cfg).check(cfg)
 
 
 def load_dataset(cfg: Any) -> Dataset:

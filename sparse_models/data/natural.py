@@ -133,6 +133,10 @@ class FolderPatches(DataSource):
     def load(cls, cfg: FolderConfig) -> Dataset:
         return _with_test(folder_patches, cfg)
 
+    @classmethod
+    def check(cls, cfg: FolderConfig) -> None:
+        image_files(cfg.folder)  # DataError when the folder is missing or holds no images
+
 
 def _freeze(images: list[np.ndarray]) -> tuple[np.ndarray, ...]:
     out = []

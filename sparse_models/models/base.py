@@ -202,6 +202,11 @@ class SparseModel(nn.Module):
     def layout(self) -> Layout:
         return Layout("none")
 
+    @classmethod
+    def summarize_config(cls, config: Any) -> str:
+        """A few words on a config for run lists (e.g. '16×16 map, 5×5 pools'); default none."""
+        return ""
+
     @property
     def map_shape(self) -> tuple[int, int]:
         """(rows, cols) to draw the units as one grid of pictures (see `Layout.grid_shape`)."""

@@ -70,6 +70,10 @@ class SparseCoding(PatchModel):
     @property
     def n_units(self) -> int:
         return self.config.n_units
+
+    @classmethod
+    def summarize_config(cls, config: SparseCodingConfig) -> str:
+        return f"{config.n_units} units, no pools, λ={config.lam:g}"
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Optimal codes z*: (B, K) for x: (B, P)."""
         c = self.config

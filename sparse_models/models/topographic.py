@@ -129,6 +129,11 @@ class Topographic(PatchModel):
     def pools(self) -> torch.Tensor:
         return self.P
 
+    @classmethod
+    def summarize_config(cls, config: TopographicConfig) -> str:
+        rows, cols = config.group.map_shape
+        return f"{rows}×{cols} map, {config.group.describe()}, λ={config.lam:g}"
+
     def param_groups(self, lr: float) -> list[dict]:
         return [{"params": [self.M], "lr": lr, "weight_decay": self.config.encoder_decay},
                 {"params": [self.D, self.b, self.gain], "lr": lr, "weight_decay": 0.0}]

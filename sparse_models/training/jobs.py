@@ -16,9 +16,11 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..data import check_data
 from .pipeline import execute_run
 from .runs import (
     RunConfig,
@@ -52,6 +54,7 @@ class JobStatus:
     error: str | None = None
     device: str = ""
     submitted: float = 0.0  # time.time() at submit
+    health: dict[str, Any] | None = None  # the finished run's verdict (training/health.py)
 
     @property
     def done(self) -> bool:
@@ -114,6 +117,7 @@ class JobManager:
         elif config is None:
             raise ValueError("submit needs a config (or resume_dir)")
         device = resolve_device(config.train.device)
+        check_data(config.data)  # e.g. a missing image folder: refused before a folder is made
         init_path = Path(init_from) if init_from is not None else None
         if init_path is not None:
             self._check_parent(config, init_path)
@@ -178,6 +182,9 @@ class JobManager:
             if state == "failed":
                 error = disk.get("error") or "failed"
             steps_done = disk.get("steps_done")
+            if isinstance(disk.get("health"), dict):
+                with self._lock:
+                    job.status.health = disk["health"]
             if isinstance(steps_done, int) and state != "failed":
                 with self._lock:
                     job.status.step = steps_done

@@ -22,6 +22,7 @@ from ..config import ConfigError
 from ..data import DataError, batches, load_dataset
 from ..models import build_model
 from ..models.base import SparseModel
+from .health import assess
 from .runs import (
     CHECKPOINT_FILE,
     RunConfig,
@@ -227,13 +228,15 @@ def _execute(
         take_snapshot(result.step)
     save_progress(result.step)
     writer.save_weights(model, result.step)
+    initial = snap_filters[0] if snap_steps and snap_steps[0] == 0 else None
+    health = assess(model, ds.x, initial)
     total = elapsed()
     session_steps = result.step - start_step
     writer.update_status(
         state=state, error=None, steps_done=result.step, elapsed_s=total,
         samples_per_s=(session_steps * tcfg.batch_size / result.elapsed_s
                        if result.elapsed_s > 0 else None),
-        metrics=result.metrics, finished=_now_iso())
+        metrics=result.metrics, finished=_now_iso(), health=health.to_dict())
     return state
 
 

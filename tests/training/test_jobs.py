@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sparse_models.config import ConfigError
-from sparse_models.data import DataConfig
+from sparse_models.data import DataConfig, DataError
 from sparse_models.models.sparse_coding import SparseCoding
 from sparse_models.training import trainer
 from sparse_models.training.jobs import JobManager
@@ -115,13 +115,23 @@ def test_a_queued_job_is_cancelled_by_stop(manager):
     assert not (st.run_dir / WEIGHTS_FILE).exists()
 
 
-def test_a_failing_job_ends_failed_and_the_next_job_still_runs(manager, tmp_path):
+def test_a_missing_image_folder_is_refused_before_a_run_is_made(manager, runs_dir, tmp_path):
     bad = replace(config(), data=DataConfig(source="folder", folder=str(tmp_path / "nowhere"),
                                             patch_size=8))
+    with pytest.raises(DataError, match="nowhere.*does not exist"):
+        manager.submit(bad, name="bad")
+    assert list(runs_dir.iterdir()) == [] and manager.jobs() == []
+
+
+def test_a_failing_job_ends_failed_and_the_next_job_still_runs(manager, tmp_path):
+    folder = tmp_path / "broken-images"
+    folder.mkdir()
+    (folder / "photo.png").write_bytes(b"not a png at all")  # there, but cannot be decoded
+    bad = replace(config(), data=DataConfig(source="folder", folder=str(folder), patch_size=8))
     failing = manager.submit(bad, name="bad")
     good = manager.submit(config(), name="good")
     f = manager.wait(failing, timeout=30)
-    assert f.state == "failed" and "nowhere" in f.error
+    assert f.state == "failed" and "photo.png" in f.error
     assert disk_status(f.run_dir)["state"] == "failed"
     assert manager.wait(good, timeout=30).state == "completed"
 

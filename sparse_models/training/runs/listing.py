@@ -54,6 +54,9 @@ class RunInfo:
     created: str  # ISO time, "" when unknown
     total_steps: int = 0
     error: str | None = None  # why training failed, or why the folder is broken
+    health: str = ""  # the verdict (healthy / warning / collapsed), "" when none was recorded
+    health_reasons: tuple[str, ...] = ()  # why, in words
+    summary: str = ""  # a few words on its settings (the model's `summarize_config`)
 
 
 def list_runs(dirs: list[Path] | None = None) -> list[RunInfo]:
@@ -97,10 +100,26 @@ def _run_info(path: Path) -> RunInfo:
                        shipped=shipped, steps=_int(status.get("steps_done")),
                        created=str(status.get("created") or mtime),
                        total_steps=_int(status.get("total_steps"), config.train.steps),
-                       error=status.get("error"))
+                       error=status.get("error"), summary=_summary(config),
+                       **_health(status))
     except Exception as exc:  # a listing must never fail because of one folder
         return RunInfo(path=path, name=path.name, model="", state="broken", shipped=shipped,
                        steps=0, created=mtime, error=str(exc))
+
+
+def _summary(config: Any) -> str:
+    try:
+        return str(config.model_cls.summarize_config(config.model_config))
+    except Exception:  # a few words for a list: never a reason to call the folder broken
+        return ""
+
+
+def _health(status: dict[str, Any]) -> dict[str, Any]:
+    h = status.get("health")
+    if not isinstance(h, dict) or h.get("verdict") not in ("healthy", "warning", "collapsed"):
+        return {}
+    reasons = tuple(r for r in h.get("reasons") or () if isinstance(r, str))
+    return {"health": h["verdict"], "health_reasons": reasons}
 
 
 def _int(v: Any, default: int = 0) -> int:

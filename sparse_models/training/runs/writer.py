@@ -18,6 +18,7 @@ from .format import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
+    SHIPPED_DIR,
     SNAPSHOTS_FILE,
     STATUS_FILE,
     WEIGHTS_FILE,
@@ -29,6 +30,7 @@ from .format import (
     config_file_dict,
     default_runs_dir,
     dumps_json,
+    is_shipped,
     read_json,
     read_metrics,
     sanitize_run_name,
@@ -120,18 +122,31 @@ def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def reserved_names() -> set[str]:
+    """Names no user run may take: those of the shipped example runs (lower case)."""
+    try:
+        return {p.name.lower() for p in SHIPPED_DIR.iterdir() if p.is_dir()}
+    except OSError:
+        return set()
+
+
 def create_run(config: RunConfig, runs_dir: Path | str | None = None, name: str | None = None,
                allow_shipped: bool = False, state: str = "created") -> Path:
     """Make a new run folder holding `config.json` and `status.json`; returns its path.
 
     Without `name`, the folder is called `<model>-YYYYmmdd-HHMMSS` (with `-2`, `-3`, ... when
-    taken). An existing `name` is an error: resume an existing run through `execute_run`.
+    taken). An existing `name` is an error: resume an existing run through `execute_run`. The
+    names of the shipped runs are reserved (case-insensitively) outside the shipped folder, so a
+    user's run can never hide a shipped example.
     """
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     _check_writable(root, allow_shipped)
     root.mkdir(parents=True, exist_ok=True)
     if name is not None:
         path = root / sanitize_run_name(name)
+        if not is_shipped(root) and path.name.lower() in reserved_names():
+            raise RunError(f"{path.name!r} is the name of a shipped example run; pick another "
+                           f"name")
         try:
             path.mkdir()
         except FileExistsError as exc:
