@@ -18,7 +18,6 @@ def test_map_grid_is_the_map_itself():
     assert lay.n_units == 24
     assert lay.grid_shape(24) == (4, 6)
     assert lay.map_shape() == ((4, 6), "")
-    assert lay.unit_map_index() is None  # unit i is cell i
 
 
 def test_a_one_row_map_is_a_strip_not_an_orientation_map():
@@ -27,19 +26,14 @@ def test_a_one_row_map_is_a_strip_not_an_orientation_map():
     assert "1×8 strip" in why and "at least 2 rows and 2 columns" in why
 
 
-def test_sheet_grid_puts_each_positions_units_in_a_square_block():
-    lay = Layout("sheet", (3, 2), per_position=4)  # 3×2 positions, 4 units (2×2) at each
+def test_sheet_grid_puts_each_positions_units_side_by_side_in_its_row():
+    lay = Layout("sheet", (3, 2), per_position=4)  # 3×2 positions, 4 units at each
     assert lay.n_units == 24
-    assert lay.grid_shape(24) == (6, 4)
-    assert lay.map_shape() == ((6, 4), "")
-    index = lay.unit_map_index()
-    assert sorted(index) == list(range(24))  # every unit drawn exactly once
-    grid = [index[r * 4:(r + 1) * 4] for r in range(6)]
-    # position 0 (units 0-3) is the top-left 2×2 block; position 1 (units 4-7) is right of it
-    assert [grid[0][:2], grid[1][:2]] == [[0, 1], [2, 3]]
-    assert [grid[0][2:], grid[1][2:]] == [[4, 5], [6, 7]]
-    # position 2 (units 8-11) starts the second row of positions
-    assert grid[2][:2] == [8, 9]
+    assert lay.grid_shape(24) == (3, 8)
+    assert lay.map_shape() == ((3, 8), "")
+    # (unit i is drawn in cell i, row-major: with 2 positions × 4 units per row of the grid,
+    # each row of the grid is one row of the sheet)
+    assert Layout("sheet", (2, 3), per_position=1).grid_shape(6) == (2, 3)
 
 
 def test_a_sheet_of_single_units_in_one_row_is_a_strip():
@@ -57,7 +51,6 @@ def test_tree_and_none_are_drawn_near_square_and_have_no_map():
     assert none.n_units is None
     assert none.grid_shape(12) == (3, 4) and none.grid_shape(7) == (1, 7)
     assert none.map_shape() == (None, "its units have no spatial layout")
-    assert none.unit_map_index() is None and tree.unit_map_index() is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
