@@ -16,6 +16,8 @@ from sparse_models.data import DataConfig, load_dataset
 from sparse_models.training.jobs import JobManager, JobStatus
 from sparse_models.training.runs import default_runs_dir
 
+from .widgets import plain
+
 MAX_LISTED_JOBS = 5
 _SEEN_DONE = "_jobs_seen_done"  # session_state: ids of finished jobs this session has shown
 
@@ -137,9 +139,9 @@ def jobs_sidebar_ui() -> None:
         st.markdown("**Training jobs**")
         for s in jobs[:MAX_LISTED_JOBS]:
             st.progress(min(1.0, max(0.0, s.progress)),
-                        text=f"**{s.name}**: {short_progress_text(s)}")
+                        text=f"**{plain(s.name)}**: {short_progress_text(s)}")
             if s.state == "failed" and s.error:
-                st.caption(f"Failed: {s.error}")
+                st.caption(plain(f"Failed: {s.error}"))
         if len(jobs) > MAX_LISTED_JOBS:
             st.caption(f"… and {len(jobs) - MAX_LISTED_JOBS} older jobs")
         rerun_if_newly_finished(manager)

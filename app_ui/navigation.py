@@ -12,6 +12,7 @@ that folder without this script's sidebar. Page paths here are relative to this 
 import streamlit as st
 
 import app_ui
+from app_ui.widgets import plain
 
 st.set_page_config(page_title="Sparse Feature Lab", page_icon=":material/grid_on:",
                    layout="wide")
@@ -37,4 +38,4 @@ with st.sidebar:
 try:
     page.run()
 except Exception as exc:  # the last safety net: a message, never a traceback
-    st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}")
+    st.error(plain(f"This page could not be drawn: {type(exc).__name__}: {exc}"))

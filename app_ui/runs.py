@@ -24,6 +24,8 @@ from sparse_models.training.runs import (
     load_run,
 )
 
+from .widgets import plain
+
 RUN_KEY = "run"  # session_state key and URL query parameter of the picker
 DEFAULT_RUN_NAMES = ("topographic-5x5",)  # the shipped default map (checkpoints/README.md)
 
@@ -78,17 +80,6 @@ def describe_run(info: RunInfo) -> str:
     return f"{info.model}{summary} · {state} · {steps} · {where}"
 
 
-def picker_label(info: RunInfo) -> str:
-    """A run's name in the picker, marked when it did not end healthy."""
-    if info.state == "broken":
-        return f"{info.name} (broken)"
-    if info.state == "failed":
-        return f"{info.name} (failed)"
-    if info.health in ("warning", "collapsed") and info.state == "completed":
-        return f"{info.name} ({HEALTH_MARK[info.health]})"
-    return info.name
-
-
 def run_picker_ui() -> RunInfo | None:
     """The sidebar run picker; returns the chosen run's listing (None when there is no run)."""
     runs = all_runs()
@@ -101,11 +92,11 @@ def run_picker_ui() -> RunInfo | None:
     current = st.session_state.get(RUN_KEY)
     if current is not None and current not in names:
         del st.session_state[RUN_KEY]  # e.g. the folder was deleted: fall back to the default
-    by_name = {r.name: r for r in runs}
+    # The options are the bare names: the URL keeps the option as shown, so a label with marks
+    # would break links. The caption below says what the chosen run is and how it ended.
     name = st.selectbox("Run", names, index=default_run_index(runs), key=RUN_KEY,
-                        bind="query-params", format_func=lambda n: picker_label(by_name[n]),
-                        help="Shipped example runs and your own runs, newest first. The "
-                        "choice is kept in the page's URL.")
+                        bind="query-params", help="Shipped example runs and your own runs, "
+                        "newest first. The choice is kept in the page's URL.")
     info = runs[names.index(name)]
     st.caption(describe_run(info))
     if info.health == "collapsed" and info.state == "completed":
@@ -194,11 +185,11 @@ def require_run(info: RunInfo | None = None) -> RunRef:
             st.info(error)
             st.page_link("../pages/train.py", label="Go to Train", icon=":material/model_training:")
         else:
-            st.error(error)
+            st.error(plain(error))
         st.stop()
     if info is not None and info.state == "failed":
-        st.warning(f"Training of {info.name} failed ({info.error}); showing its last saved "
-                   f"weights.")
+        st.warning(plain(f"Training of {info.name} failed ({info.error}); showing its last "
+                         f"saved weights."))
     elif info is not None and info.state in ("stopped", "interrupted"):
         st.info(f"{info.name} was {info.state} at step {info.steps} of {info.total_steps}; "
                 f"showing the weights saved then.")

@@ -21,6 +21,7 @@ from sparse_models.plotting import pool_preview_figure
 from sparse_models.presets import default_sections, run_config_sections, switch_source
 
 from .runs import RunRef, open_run, selected_run_info
+from .widgets import plain
 
 POOL_KINDS = ("neighbourhood", "blocks", "none")
 MAX_MAP_SIDE = 48
@@ -66,13 +67,19 @@ def base_sections(model: str, parent: RunRef | None) -> dict[str, dict[str, Any]
     return sections
 
 
-def group_ui(base: dict[str, Any], locked: bool, k: str) -> tuple[dict[str, Any], GroupSpec | None]:
+def group_ui(base: dict[str, Any], locked: bool, k: str,
+             problems: list[str]) -> tuple[dict[str, Any], GroupSpec | None]:
     """Group-structure widgets; returns the group dict and its validated spec (None + an error
     shown when the combination is impossible)."""
     rows0, cols0 = (int(v) for v in base.get("map_shape", (16, 16)))
     c1, c2, c3 = st.columns(3)
-    rows = c1.number_input("Map rows", 1, MAX_MAP_SIDE, rows0, key=f"{k}_rows", bind="query-params", disabled=locked)
-    cols = c2.number_input("Map columns", 1, MAX_MAP_SIDE, cols0, key=f"{k}_cols", bind="query-params", disabled=locked)
+    bad = len(problems)
+    with c1:
+        rows = checked_number("Map rows", rows0, 1, MAX_MAP_SIDE, f"{k}_rows", problems,
+                              integer=True, disabled=locked)
+    with c2:
+        cols = checked_number("Map columns", cols0, 1, MAX_MAP_SIDE, f"{k}_cols", problems,
+                              integer=True, disabled=locked)
     kinds = list(POOL_KINDS) + ([base["kind"]] if base.get("kind") not in POOL_KINDS else [])
     kind = c3.selectbox("Pool type", kinds, index=kinds.index(base.get("kind", "neighbourhood")),
                         key=f"{k}_kind", bind="query-params", help="neighbourhood: overlapping k×k windows on the "
@@ -93,12 +100,14 @@ def group_ui(base: dict[str, Any], locked: bool, k: str) -> tuple[dict[str, Any]
     group = {**base, "kind": kind, "map_shape": [int(rows), int(cols)], "size": int(size),
              "stride": int(stride), "wrap": bool(wrap),
              "sigma": float(sigma) if gauss and kind == "neighbourhood" else None}
+    if len(problems) > bad:
+        return group, None
     try:
         spec = GroupSpec(kind=kind, map_shape=(int(rows), int(cols)), size=int(size),
                          stride=int(stride), wrap=bool(wrap), sigma=group["sigma"],
                          groups=tuple(tuple(g) for g in base.get("groups", ())))
     except ConfigError as exc:
-        st.error(f"Impossible group structure: {exc}")
+        st.error(plain(f"Impossible group structure: {exc}"))
         return group, None
     if spec.n_units > MAX_UNITS:
         st.error(f"{spec.n_units} units is more than this app trains ({MAX_UNITS}).")
@@ -117,7 +126,31 @@ def pool_preview_ui(spec: GroupSpec) -> None:
                f"around the centre unit.")
 
 
-def _input_for(info: FieldInfo, value: Any, key: str, disabled: bool = False) -> Any:
+def checked_number(label: str, value: float, lo: float | None, hi: float | None, key: str,
+                   problems: list[str], integer: bool = False, step: float | None = None,
+                   help: str | None = None, disabled: bool = False) -> float:
+    """A number input that accepts whatever is typed and says in words when it is outside
+    [lo, hi]: the value is then added to `problems` (Start stays disabled) instead of being
+    silently replaced by the last valid one."""
+    if integer:
+        widget = st.number_input(label, value=int(value), step=int(step or 1), key=key,
+                                 bind="query-params", help=help, disabled=disabled)
+    else:
+        widget = st.number_input(label, value=float(value), step=step, format="%g", key=key,
+                                 bind="query-params", help=help, disabled=disabled)
+    info = FieldInfo(name=label, type=int if integer else float, default=value, label=label,
+                     min=lo, max=hi)
+    try:
+        info.check_range(widget)
+    except ConfigError as exc:
+        if not disabled:
+            st.error(str(exc))
+            problems.append(label)
+    return int(widget) if integer else float(widget)
+
+
+def _input_for(info: FieldInfo, value: Any, key: str, problems: list[str],
+               disabled: bool = False) -> Any:
     """One widget for one config field, from its type and its `setting` metadata."""
     tp, label, help_ = info.type, info.label, info.help or None
     if typing.get_origin(tp) is typing.Literal:
@@ -128,23 +161,19 @@ def _input_for(info: FieldInfo, value: Any, key: str, disabled: bool = False) ->
         return st.checkbox(label, bool(value), key=key, bind="query-params", help=help_,
                            disabled=disabled)
     if tp is int:
-        lo = int(info.min) if info.min is not None else None
-        hi = int(info.max) if info.max is not None else None
-        step = int(info.step) if info.step else 1
-        return int(st.number_input(label, lo, hi, int(value), step, key=key, help=help_,
-                                   bind="query-params", disabled=disabled))
+        return checked_number(label, int(value), info.min, info.max, key, problems,
+                              integer=True, step=info.step, help=help_, disabled=disabled)
     if tp is float:
         step = info.step or max(1e-4, abs(float(value)) / 10 or 0.01)
-        return float(st.number_input(label, info.min, info.max, float(value), step,
-                                     format="%g", key=key, bind="query-params", help=help_,
-                                     disabled=disabled))
+        return checked_number(label, float(value), info.min, info.max, key, problems,
+                              step=step, help=help_, disabled=disabled)
     if tp is str:
         return st.text_input(label, value or "", key=key, bind="query-params", help=help_,
                              disabled=disabled)
     return value  # a field the form does not edit (e.g. a list of image names) keeps its value
 
 
-def fields_ui(cls: type, base: dict[str, Any], locked: bool, k: str,
+def fields_ui(cls: type, base: dict[str, Any], locked: bool, k: str, problems: list[str],
               columns: int = 3, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """Widgets for every field a config class shows in forms (`setting(form=True)`), in
     declaration order; fields that do not apply to the values chosen above them (`when`) are
@@ -157,7 +186,7 @@ def fields_ui(cls: type, base: dict[str, Any], locked: bool, k: str,
         with cols[n % columns]:
             value = base.get(info.name, info.default)
             off = (locked and info.shape) or not info.applies({**base, **out})
-            out[info.name] = _input_for(info, value, f"{k}_{info.name}", disabled=off)
+            out[info.name] = _input_for(info, value, f"{k}_{info.name}", problems, disabled=off)
     return out
 
 
@@ -166,12 +195,13 @@ def group_fields(cls: type) -> list[FieldInfo]:
     return [i for i in field_infos(cls) if i.type is GroupSpec]
 
 
-def model_fields_ui(model: str, base: dict[str, Any], locked: bool, k: str) -> dict[str, Any]:
+def model_fields_ui(model: str, base: dict[str, Any], locked: bool, k: str,
+                    problems: list[str]) -> dict[str, Any]:
     """Widgets for the model's own settings (loss weights, inference, ...), from its config."""
-    return fields_ui(get_entry(model).config_cls, base, locked, f"{k}_m")
+    return fields_ui(get_entry(model).config_cls, base, locked, f"{k}_m", problems)
 
 
-def data_ui(base: dict[str, Any], locked: bool, k: str) -> dict[str, Any]:
+def data_ui(base: dict[str, Any], locked: bool, k: str, problems: list[str]) -> dict[str, Any]:
     """The data source and its own settings (from the source's config)."""
     sources = list(available_sources())
     current = base.get("source", sources[0])
@@ -181,11 +211,12 @@ def data_ui(base: dict[str, Any], locked: bool, k: str) -> dict[str, Any]:
     if source != current:
         base = switch_source(base, source)
     out = {"source": source}
-    out.update(fields_ui(get_source(source).Config, base, locked, f"{k}_{source}", columns=4))
+    out.update(fields_ui(get_source(source).Config, base, locked, f"{k}_{source}", problems,
+                         columns=4))
     return out
 
 
-def train_settings_ui(base: dict[str, Any], k: str) -> dict[str, Any]:
+def train_settings_ui(base: dict[str, Any], k: str, problems: list[str]) -> dict[str, Any]:
     from sparse_models.training.trainer import TrainConfig
 
     c = st.columns(6)
@@ -194,14 +225,15 @@ def train_settings_ui(base: dict[str, Any], k: str) -> dict[str, Any]:
     for n, info in enumerate(plain):
         with c[n % 4]:
             out[info.name] = _input_for(info, base.get(info.name, info.default),
-                                        f"{k}_{info.name}")
+                                        f"{k}_{info.name}", problems)
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     out["device"] = c[4].selectbox("Device", devices, key=f"{k}_device", bind="query-params",
                                    help="auto: CUDA when available, else CPU.")
     # One thread by default: these models are small, and on a busy 2-core machine two torch
     # threads fighting the web server for the cores train several times slower than one.
-    out["threads"] = int(c[5].number_input(
-        "CPU threads", 1, 64, int(base.get("threads") or 1), key=f"{k}_threads",
-        bind="query-params", help="torch threads for training on the CPU (shared by the whole "
-        "server process)."))
+    with c[5]:
+        out["threads"] = checked_number(
+            "CPU threads", int(base.get("threads") or 1), 1, 64, f"{k}_threads", problems,
+            integer=True, help="torch threads for training on the CPU (shared by the whole "
+            "server process).")
     return out

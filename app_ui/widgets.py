@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 
@@ -25,6 +26,15 @@ def config_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, An
     """Keys whose values differ between two flattened configs: {key: (a, b)}."""
     fa, fb = flatten(a), flatten(b)
     return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def plain(text: str) -> str:
+    """Text that came from the user or from files, escaped so that Streamlit's Markdown shows it
+    as it is: no links, emphasis, HTML or LaTeX made out of a run name or an error message."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def fmt(v: Any, digits: int = 3) -> str:

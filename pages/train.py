@@ -7,6 +7,7 @@ polls. The live panel is a fragment that reruns every second while a job runs.
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import streamlit as st
@@ -23,9 +24,9 @@ from app_ui.train_settings import (
     start_from_ui,
     train_settings_ui,
 )
-from app_ui.widgets import config_diff, fmt
+from app_ui.widgets import config_diff, fmt, plain
 from sparse_models.config import ConfigError
-from sparse_models.data import DataError
+from sparse_models.data import DataError, check_data
 from sparse_models.models import get_entry
 from sparse_models.models.base import square_shape
 from sparse_models.plotting import filter_grid_image, loss_curves_figure
@@ -33,6 +34,7 @@ from sparse_models.presets import build_run_config, run_config_sections
 from sparse_models.training.jobs import JobStatus
 from sparse_models.training.runs import (
     RunError,
+    check_run_name,
     parent_parameters,
     read_metrics,
     read_run_config,
@@ -41,6 +43,7 @@ from sparse_models.training.runs import (
 JOB_KEY = "train_job"  # session_state: id of the job this page follows
 ERROR_KEY = "train_submit_error"
 FULL_RERUN_KEY = "train_full_rerun"
+LAST_SUBMIT_KEY = "train_last_submit"  # (settings, job id) of the last Start click
 
 
 # --- submitting and stopping ----------------------------------------------------------------
@@ -49,12 +52,23 @@ FULL_RERUN_KEY = "train_full_rerun"
 def _start(config, parent_path: str | None, name: str | None) -> None:
     """Start-button callback: runs before the rerun, so the sidebar sees the job at once."""
     st.session_state.pop(ERROR_KEY, None)
+    # One click, one job: a second click on the same settings while that job is still queued
+    # or running (a double click arrives as two clicks) starts nothing more.
+    key = (json.dumps(config.to_dict(), sort_keys=True), parent_path, name or "")
+    last = st.session_state.get(LAST_SUBMIT_KEY)
+    if last is not None and last[0] == key:
+        try:
+            if not app_ui.job_manager().status(last[1]).done:
+                return
+        except KeyError:
+            pass
     try:
         job_id = app_ui.job_manager().submit(config, name=name or None, init_from=parent_path)
     except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
         st.session_state[ERROR_KEY] = str(exc)
         return
     st.session_state[JOB_KEY] = job_id
+    st.session_state[LAST_SUBMIT_KEY] = (key, job_id)
     app_ui.jobs.wait_for_first_snapshot(job_id)
 
 
@@ -144,7 +158,7 @@ def live_job_ui() -> None:
             st.button(f"Show {s.name} on every page", key=f"train_show_{s.id}",
                       on_click=_show_run, args=(s.name,))
         elif s.state == "failed":
-            st.error(f"Training {s.name} failed: {s.error or 'unknown error'}")
+            st.error(plain(f"Training {s.name} failed: {s.error or 'unknown error'}"))
         elif s.state == "stopped":
             st.warning(f"Stopped {s.name} at step {s.step} of {s.total_steps}. Its weights "
                        f"and a checkpoint are saved; it is in the Run picker.")
@@ -205,7 +219,7 @@ specs = []
 with left:
     for g in groups:
         st.subheader(g.label)
-        group, spec = group_ui(sections["model"].get(g.name, {}), locked, k)
+        group, spec = group_ui(sections["model"].get(g.name, {}), locked, k, problems)
         settings["model"][g.name] = group
         specs.append(spec)
         if spec is None:
@@ -213,7 +227,7 @@ with left:
     if not groups:
         st.caption(f"{model} has no group structure: its sparsity penalty is plain L1.")
     st.subheader("Loss weights and model")
-    settings["model"].update(model_fields_ui(model, sections["model"], locked, k))
+    settings["model"].update(model_fields_ui(model, sections["model"], locked, k, problems))
 with right:
     for g, spec in zip(groups, specs, strict=True):
         st.subheader("Pools on the map")
@@ -223,21 +237,23 @@ with right:
             st.caption(f"Fix the {g.label.lower()} to see the pools.")
 
 st.subheader("Data and training")
-settings["data"] = data_ui(sections["data"], locked, k)
-settings["train"] = train_settings_ui(sections["train"], k)
+settings["data"] = data_ui(sections["data"], locked, k, problems)
+settings["train"] = train_settings_ui(sections["train"], k, problems)
 
 if not problems:
     try:
         config = build_run_config(model, {}, base=settings, command="app: Train page",
                                   parent=parent.path if parent else None)
-    except ConfigError as exc:
-        st.error(str(exc))
+        check_data(config.data)
+    except (ConfigError, DataError) as exc:
+        st.error(plain(str(exc)))
         problems.append("settings")
+        config = None
 if parent is not None and config is not None:
     try:
         parent_parameters(config, parent.path)
     except RunError as exc:
-        st.error(f"These settings cannot start from {parent.name}'s weights: {exc}")
+        st.error(plain(f"These settings cannot start from {parent.name}'s weights: {exc}"))
         problems.append("settings")
         config = None
 if parent is not None and config is not None:
@@ -254,15 +270,22 @@ if parent is not None and config is not None:
 c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
 run_name = c1.text_input("Run name (optional)", key="train_name",
                          placeholder=f"{model}-<date>-<time>")
+if run_name.strip():
+    try:
+        check_run_name(run_name)
+    except RunError as exc:
+        st.error(plain(str(exc)))
+        problems.append("run name")
+        config = None
 job = followed_job()
 c2.button("Start training", type="primary", disabled=config is None, on_click=_start,
           args=(config, parent.path if parent else None, run_name), key="train_start")
 c3.button("Stop", disabled=job is None or job.done, on_click=_stop,
           args=(job.id if job else "",), key="train_stop")
 if problems:
-    st.caption("Start is disabled until the " + " and ".join(problems) + " can be used.")
+    st.caption(plain("Start is disabled until these are fixed: " + ", ".join(problems) + "."))
 if st.session_state.get(ERROR_KEY):
-    st.error(f"Could not start: {st.session_state[ERROR_KEY]}")
+    st.error(plain(f"Could not start: {st.session_state[ERROR_KEY]}"))
 
 st.divider()
 live_job_ui()

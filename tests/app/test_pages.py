@@ -336,13 +336,26 @@ def test_sparsity_comparison_with_a_run_of_another_size_leaves_pools_out(lab_run
     assert "pool statistics are left out" in texts(at)
 
 
-def test_a_failed_job_is_reported_in_the_page(lab_runs: Path) -> None:
-    from app_ui.jobs import _manager_for
-
+def test_a_missing_image_folder_keeps_start_disabled_with_its_message(lab_runs: Path) -> None:
     at = app("../pages/train.py")
     by_label(at.selectbox, "Data").set_value("folder").run()
     at.text_input(key=by_label(at.text_input, "Image folder").key).set_value(
-        str(lab_runs / "no-such-folder"))
+        str(lab_runs / "no-such-folder")).run()
+    assert not at.exception
+    shown = [e.value.replace("\\", "") for e in at.error]  # Markdown escapes removed
+    assert any("no-such-folder" in e and "does not exist" in e for e in shown), shown
+    assert at.button(key="train_start").disabled
+
+
+def test_a_failed_job_is_reported_in_the_page(lab_runs: Path, tmp_path: Path) -> None:
+    from app_ui.jobs import _manager_for
+
+    folder = tmp_path / "broken-images"
+    folder.mkdir()
+    (folder / "photo.png").write_bytes(b"not a png")  # there, so Start is enabled; unreadable
+    at = app("../pages/train.py")
+    by_label(at.selectbox, "Data").set_value("folder").run()
+    at.text_input(key=by_label(at.text_input, "Image folder").key).set_value(str(folder))
     by_label(at.number_input, "Steps").set_value(5)
     at.run()
     at.button(key="train_start").click().run()
@@ -351,7 +364,103 @@ def test_a_failed_job_is_reported_in_the_page(lab_runs: Path) -> None:
     assert status.state == "failed"
     at.run()
     assert not at.exception
-    assert any("failed" in e.value and "no-such-folder" in e.value for e in at.error)
+    assert any("failed" in e.value and "photo" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("label, value, words", [
+    ("Map rows", 100, "Map rows must be at most 48, got 100"),
+    ("λ (sparsity weight)", -1.0, "λ (sparsity weight) must be at least 0, got -1"),
+    ("Steps", 0, "Steps must be at least 1, got 0"),
+    ("Steps", -5, "Steps must be at least 1, got -5"),
+    ("Batch size", 100_000, "Batch size must be at most 65536, got 100000"),
+    ("Batch size", 30_000, "larger than the number of training samples (20000)"),
+])
+def test_an_out_of_range_value_keeps_start_disabled_with_its_message(
+        lab_runs: Path, label: str, value: float, words: str) -> None:
+    at = app("../pages/train.py")
+    by_label(at.number_input, label).set_value(value).run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert any(words in e.replace("\\", "") for e in shown), shown
+    assert at.button(key="train_start").disabled
+    # The field keeps what was typed: nothing is silently put back.
+    assert by_label(at.number_input, label).value == value
+
+
+def test_a_value_in_range_is_the_value_trained(lab_runs: Path) -> None:
+    from app_ui.jobs import _manager_for
+
+    at = app("../pages/train.py")
+    for label, value in (("Map rows", 6), ("Map columns", 6), ("Pool size k (k×k)", 3),
+                         ("Patches", 512), ("Steps", 5), ("Batch size", 64),
+                         ("Learning rate", 0.5)):
+        widgets = at.slider if label.startswith("Pool size") else at.number_input
+        by_label(widgets, label).set_value(value)
+    at.run()
+    assert not at.button(key="train_start").disabled
+    at.button(key="train_start").click().run()
+    status = _manager_for(str(lab_runs)).wait(at.session_state["train_job"], timeout=60)
+    config = json.loads((status.run_dir / "config.json").read_text())
+    assert config["model_config"]["group"]["map_shape"] == [6, 6]
+    assert config["train"]["lr"] == 0.5 and config["train"]["steps"] == 5
+
+
+def test_settings_that_do_not_apply_are_disabled(lab_runs: Path) -> None:
+    at = app("../pages/train.py")
+    assert by_label(at.selectbox, "Inference").value == "amortized"
+    assert by_label(at.number_input, "α (prediction weight)").disabled
+    assert by_label(at.number_input, "Inference steps").disabled
+    by_label(at.selectbox, "Inference").set_value("optimal").run()
+    assert not by_label(at.number_input, "α (prediction weight)").disabled
+    assert not by_label(at.number_input, "Inference steps").disabled
+
+
+def test_a_shipped_run_name_is_refused(lab_runs: Path) -> None:
+    at = app("../pages/train.py")
+    at.text_input(key="train_name").set_value("Topographic-5x5").run()
+    assert any("shipped example run" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+
+
+def test_a_double_click_on_start_starts_one_job(lab_runs: Path) -> None:
+    from app_ui.jobs import _manager_for
+
+    manager = _manager_for(str(lab_runs))
+    before = len(manager.jobs())
+    at = app("../pages/train.py")
+    for label, value in (("Map rows", 4), ("Map columns", 4), ("Patches", 512),
+                         ("Steps", 3000), ("Batch size", 64)):
+        by_label(at.number_input, label).set_value(value)
+    by_label(at.slider, "Pool size k (k×k)").set_value(3)
+    at.run()
+    at.button(key="train_start").click().run()
+    at.button(key="train_start").click().run()
+    jobs = manager.jobs()
+    try:
+        assert len(jobs) == before + 1
+    finally:
+        for j in jobs:
+            manager.stop(j.id)
+
+
+def test_a_collapsed_run_is_not_reported_as_a_success(lab_runs: Path) -> None:
+    from app_ui.jobs import _manager_for
+
+    at = app("../pages/train.py")
+    for label, value in (("Map rows", 8), ("Map columns", 8), ("Patches", 512), ("Steps", 40),
+                         ("Batch size", 64), ("Learning rate", 1.0)):
+        by_label(at.number_input, label).set_value(value)
+    by_label(at.slider, "Pool size k (k×k)").set_value(3)
+    at.text_input(key="train_name").set_value("too-fast")
+    at.run()
+    at.button(key="train_start").click().run()
+    status = _manager_for(str(lab_runs)).wait(at.session_state["train_job"], timeout=60)
+    assert status.state == "completed" and status.health["verdict"] == "collapsed"
+    at.run()
+    assert not at.success
+    assert any("collapsed" in e.value and "every code is zero" in e.value for e in at.error)
+    at.selectbox(key="run").set_value("too-fast").run()
+    assert "collapsed" in texts(at)
 
 
 def test_without_any_run_every_page_says_so(tmp_path: Path,

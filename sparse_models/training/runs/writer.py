@@ -130,6 +130,15 @@ def reserved_names() -> set[str]:
         return set()
 
 
+def check_run_name(name: str) -> str:
+    """The folder name a user's run called `name` gets; RunError in words when it cannot have
+    it (bad characters, or a shipped run's name)."""
+    clean = sanitize_run_name(name)
+    if clean.lower() in reserved_names():
+        raise RunError(f"{clean!r} is the name of a shipped example run; pick another name")
+    return clean
+
+
 def create_run(config: RunConfig, runs_dir: Path | str | None = None, name: str | None = None,
                allow_shipped: bool = False, state: str = "created") -> Path:
     """Make a new run folder holding `config.json` and `status.json`; returns its path.
@@ -143,10 +152,7 @@ def create_run(config: RunConfig, runs_dir: Path | str | None = None, name: str 
     _check_writable(root, allow_shipped)
     root.mkdir(parents=True, exist_ok=True)
     if name is not None:
-        path = root / sanitize_run_name(name)
-        if not is_shipped(root) and path.name.lower() in reserved_names():
-            raise RunError(f"{path.name!r} is the name of a shipped example run; pick another "
-                           f"name")
+        path = root / (sanitize_run_name(name) if is_shipped(root) else check_run_name(name))
         try:
             path.mkdir()
         except FileExistsError as exc:
