@@ -34,8 +34,9 @@ class GaborMapModel(SparseModel):
 
     name = "test_gabor_map"
 
-    def __init__(self, layout=Layout("map", MAP, wrap=True)):
+    def __init__(self, layout: Layout | None = None):
         super().__init__(config=None)
+        layout = layout or Layout("map", MAP, wrap=True)
         _, filters = _map_filters()
         self.D = torch.nn.Parameter(torch.tensor(filters.reshape(len(filters), -1).T).float())
         self._layout = layout

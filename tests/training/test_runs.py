@@ -19,7 +19,6 @@ from sparse_models.config import ConfigError
 from sparse_models.data import DataConfig
 from sparse_models.models import build_model
 from sparse_models.training import runs
-from sparse_models.training.runs import format as run_format
 from sparse_models.training.pipeline import execute_run
 from sparse_models.training.runs import (
     ANALYSIS_FILE,
@@ -39,6 +38,7 @@ from sparse_models.training.runs import (
     sanitize_run_name,
     write_json_atomic,
 )
+from sparse_models.training.runs import format as run_format
 from sparse_models.training.trainer import TrainConfig
 
 DATA = DataConfig(source="gratings", n_patches=256, patch_size=8)
