@@ -18,29 +18,33 @@ from sparse_models.training.runs import (
     SHIPPED_DIR,
     WEIGHTS_FILE,
     LoadedRun,
+    RunError,
     RunInfo,
     default_runs_dir,
+    delete_run,
     list_runs,
     load_run,
+    rename_run,
 )
 
 from .widgets import plain
 
 RUN_KEY = "run"  # session_state key and URL query parameter of the picker
+HIDE_FAILED_KEY = "runs_hide_failed"
+RENAME_KEY = "manage_new_name"
+CONFIRM_KEY = "manage_confirm_delete"
+MANAGE_MSG_KEY = "_manage_message"
 DEFAULT_RUN_NAMES = ("topographic-5x5",)  # the shipped default map (checkpoints/README.md)
 
 
 def all_runs() -> list[RunInfo]:
-    """The user's runs (newest first), then the shipped examples; names made unique."""
-    runs = list_runs([default_runs_dir(), SHIPPED_DIR])
-    seen: set[str] = set()
-    out = []
-    for r in runs:
-        if r.name in seen:  # a user run shadowing a shipped name: keep the first one listed
-            continue
-        seen.add(r.name)
-        out.append(r)
-    return out
+    """The user's runs (newest first), then the shipped examples. A user's run that carries a
+    shipped run's name (made before the names were reserved) never hides the shipped one: it is
+    left out of the list, and `hidden_by_shipped` names it."""
+    shipped = list_runs([SHIPPED_DIR])
+    taken = {r.name for r in shipped}
+    mine = [r for r in list_runs([default_runs_dir()]) if r.name not in taken]
+    return mine + shipped
 
 
 def default_run_index(runs: list[RunInfo]) -> int:
@@ -84,6 +88,10 @@ def run_picker_ui() -> RunInfo | None:
     """The sidebar run picker; returns the chosen run's listing (None when there is no run)."""
     runs = all_runs()
     st.session_state["_runs"] = runs
+    if st.session_state.get(HIDE_FAILED_KEY):
+        current = st.session_state.get(RUN_KEY)
+        runs = [r for r in runs if r.state not in ("failed", "broken") and not (
+            r.health == "collapsed" and r.state == "completed") or r.name == current]
     if not runs:
         st.selectbox("Run", ["(no runs yet)"], disabled=True, key="_run_empty")
         st.caption("Train a model on the Train page to get a run.")
@@ -104,7 +112,70 @@ def run_picker_ui() -> RunInfo | None:
                    f"not a learned model.")
     elif info.health == "warning" and info.state == "completed":
         st.warning(f"Warning: {'; '.join(info.health_reasons)}.")
+    st.toggle("Hide failed and collapsed runs", key=HIDE_FAILED_KEY,
+              help="Leave runs that failed, broke or collapsed out of this list.")
+    run_manage_ui(info)
     return info
+
+
+def _delete(path: str) -> None:
+    try:
+        delete_run(path)
+    except (RunError, OSError) as exc:
+        st.session_state[MANAGE_MSG_KEY] = ("error", f"Could not delete it: {exc}")
+        return
+    st.session_state.pop(RUN_KEY, None)
+    st.session_state.pop(CONFIRM_KEY, None)
+    st.session_state[MANAGE_MSG_KEY] = ("success", f"Deleted {Path(path).name}.")
+
+
+def _rename(path: str) -> None:
+    new = st.session_state.get(RENAME_KEY, "")
+    try:
+        moved = rename_run(path, new)
+    except (RunError, OSError) as exc:
+        st.session_state[MANAGE_MSG_KEY] = ("error", f"Could not rename it: {exc}")
+        return
+    st.session_state[RUN_KEY] = moved.name
+    st.session_state[MANAGE_MSG_KEY] = ("success", f"Renamed to {moved.name}.")
+
+
+def _resume(path: str) -> None:
+    from .jobs import job_manager
+
+    try:
+        job_manager().submit(None, resume_dir=path)
+    except Exception as exc:  # RunError, ConfigError, DataError: said in words, never traced
+        st.session_state[MANAGE_MSG_KEY] = ("error", f"Could not resume it: {exc}")
+        return
+    st.session_state[MANAGE_MSG_KEY] = ("success", f"Resuming {Path(path).name}: follow it "
+                                                   f"under Training jobs.")
+
+
+def run_manage_ui(info: RunInfo) -> None:
+    """Delete (with a confirmation), rename and resume the chosen run; never a shipped one."""
+    msg = st.session_state.pop(MANAGE_MSG_KEY, None)
+    if msg is not None:
+        (st.success if msg[0] == "success" else st.error)(plain(msg[1]))
+    if info.shipped:
+        return
+    with st.expander("Manage this run"):
+        busy = info.state in ("running", "queued")
+        if info.state in ("stopped", "interrupted") or (
+                info.state == "failed" and info.steps < info.total_steps):
+            st.button(f"Resume {info.name}", key="manage_resume", on_click=_resume,
+                      args=(str(info.path),), disabled=busy,
+                      help="Continue from its last checkpoint (or from the start when it "
+                           "stopped before its first one).")
+        st.text_input("New name", key=RENAME_KEY, placeholder=info.name)
+        st.button("Rename", key="manage_rename", on_click=_rename, args=(str(info.path),),
+                  disabled=busy or not st.session_state.get(RENAME_KEY, "").strip())
+        sure = st.checkbox(f"Yes, delete {info.name} and all its files", key=CONFIRM_KEY,
+                           disabled=busy)
+        st.button("Delete", key="manage_delete", on_click=_delete, args=(str(info.path),),
+                  type="primary", disabled=busy or not sure)
+        if busy:
+            st.caption("It is being trained: stop it first.")
 
 
 def find_run(name: str | None) -> RunInfo | None:

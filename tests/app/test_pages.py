@@ -494,3 +494,78 @@ def test_train_settings_live_in_the_url(lab_runs: Path) -> None:
     assert by_label(at.slider, "Pool size k (k×k)").value == 3
     assert by_label(at.number_input, "Map rows").value == 8
     assert "8×8" in texts(at) or "64 pools" in texts(at)  # the pool preview follows them
+
+
+# --- managing runs ------------------------------------------------------------------------
+
+
+def _shipped_fingerprint() -> dict[str, int]:
+    return {str(p.relative_to(SHIPPED)): p.stat().st_mtime_ns
+            for p in SHIPPED.rglob("*") if p.is_file()}
+
+
+def _tiny_run(runs: Path, name: str, *extra: str) -> Path:
+    args = ["train", "sparse_coding", "--out", str(runs), "--name", name, "--quiet"]
+    for s in TINY + ["model.n_units=16", "train.steps=10", *extra]:
+        args += ["--set", s]
+    assert cli_main(args) == 0
+    return runs / name
+
+
+def test_a_run_is_renamed_and_deleted_from_the_sidebar(lab_runs: Path) -> None:
+    before = _shipped_fingerprint()
+    _tiny_run(lab_runs, "to-manage")
+    at = app("../pages/filters.py", "to-manage")
+    at.text_input(key="manage_new_name").set_value("managed").run()
+    at.button(key="manage_rename").click().run()
+    assert not at.exception
+    assert at.selectbox(key="run").value == "managed"
+    assert (lab_runs / "managed").is_dir() and not (lab_runs / "to-manage").exists()
+    # Delete needs its confirmation first.
+    assert at.button(key="manage_delete").disabled
+    at.checkbox(key="manage_confirm_delete").check().run()
+    at.button(key="manage_delete").click().run()
+    assert not at.exception
+    assert not (lab_runs / "managed").exists()
+    assert "managed" not in at.selectbox(key="run").options
+    assert _shipped_fingerprint() == before  # checkpoints/ untouched
+
+
+def test_a_shipped_run_offers_no_management(lab_runs: Path) -> None:
+    if not SHIPPED.is_dir() or not any(SHIPPED.iterdir()):
+        pytest.fail("the shipped runs are missing from checkpoints/")
+    name = next(p.name for p in sorted(SHIPPED.iterdir()) if p.is_dir())
+    at = app("../pages/filters.py", name)
+    assert at.selectbox(key="run").value == name
+    keys = {w.key for w in at.button} | {w.key for w in at.checkbox}
+    assert not keys & {"manage_delete", "manage_rename", "manage_resume"}
+
+
+def test_a_stopped_run_is_resumed_from_the_sidebar(lab_runs: Path) -> None:
+    from app_ui.jobs import _manager_for
+
+    path = _tiny_run(lab_runs, "to-resume", "train.checkpoint_every=5")
+    status = json.loads((path / "status.json").read_text())
+    status.update(state="stopped", steps_done=5)
+    (path / "status.json").write_text(json.dumps(status))
+    config = json.loads((path / "config.json").read_text())
+    config["train"]["steps"] = 20  # more steps to go, as a stopped run has
+    (path / "config.json").write_text(json.dumps(config))
+    at = app("../pages/filters.py", "to-resume")
+    at.button(key="manage_resume").click().run()
+    assert not at.exception
+    job = next(j for j in _manager_for(str(lab_runs)).jobs() if j.name == "to-resume")
+    done = _manager_for(str(lab_runs)).wait(job.id, timeout=60)
+    assert done.state == "completed" and done.step == 20
+
+
+def test_failed_runs_can_be_hidden_from_the_picker(lab_runs: Path) -> None:
+    path = _tiny_run(lab_runs, "went-wrong")
+    status = json.loads((path / "status.json").read_text())
+    status.update(state="failed", error="made up for the test")
+    (path / "status.json").write_text(json.dumps(status))
+    at = app("../pages/overview.py", "tiny-topo")
+    assert "went-wrong" in at.selectbox(key="run").options
+    at.toggle(key="runs_hide_failed").set_value(True).run()
+    assert "went-wrong" not in at.selectbox(key="run").options
+    assert at.selectbox(key="run").value == "tiny-topo"
