@@ -57,12 +57,17 @@ def filters(path: str, stamp: float, kind: str | None = None) -> np.ndarray:
     return _run(path, stamp).filters(kind)
 
 
+def orientation_of(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Preferred orientation and selectivity per unit of filters `(N, C, h, w)` (single
+    channel; the channels are summed otherwise), e.g. a replay snapshot's."""
+    return preferred_orientation(filters[:, 0] if filters.shape[1] == 1 else filters.sum(axis=1))
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def unit_orientation(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
     """Preferred orientation (radians) and selectivity per unit, from the default filters
     (single-channel; the channels are summed otherwise, which the pages say)."""
-    f = _run(path, stamp).filters()
-    return preferred_orientation(f[:, 0] if f.shape[1] == 1 else f.sum(axis=1))
+    return orientation_of(_run(path, stamp).filters())
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring the orientation map…")

@@ -13,6 +13,8 @@ from sparse_models.plotting import filter_figure, filter_grid_figure
 
 UNIT_KEY = "filters_unit"
 GRID_KEY = "filters_grid"
+TIME_KEY = "filters_time"  # the replay position, kept in the URL
+PLAY_KEY = "filters_playing"
 
 
 def kind_ui(kinds: tuple[str, ...]) -> str:
@@ -26,23 +28,22 @@ def kind_ui(kinds: tuple[str, ...]) -> str:
     return kind or kinds[0]
 
 
-def replay_ui(steps: np.ndarray, final_step: int | None, kind: str) -> int | None:
-    """Slider over the training snapshots; returns the chosen snapshot index, None = final."""
-    if len(steps) == 0:
-        st.caption("This run recorded no snapshots during training, so there is nothing to "
-                   "replay.")
-        return None
+def replay_labels(steps: np.ndarray, final_step: int | None) -> list[str]:
+    """Slider labels, one per snapshot; the last is the final weights."""
     labels = [f"step {int(s)}" for s in steps]
     final = f"final (step {final_step})" if final_step is not None else "final"
-    if final_step is None or int(steps[-1]) != final_step:
+    if final_step is None or not labels or int(steps[-1]) != final_step:
         labels.append(final)
     else:
         labels[-1] = final
-    choice = st.select_slider("Training time", labels, value=labels[-1], key="filters_time",
-                              help="Replay how the filters organised themselves during training "
-                                   f"({kind} filters, as recorded).")
-    i = labels.index(choice)
-    return None if choice == final else i
+    return labels
+
+
+def _toggle_play(labels: list[str]) -> None:
+    playing = not st.session_state.get(PLAY_KEY, False)
+    st.session_state[PLAY_KEY] = playing
+    if playing and st.session_state.get(TIME_KEY) == labels[-1]:
+        st.session_state[TIME_KEY] = labels[0]  # play from the start when at the end
 
 
 def _pick_unit_from_click() -> None:
@@ -56,27 +57,40 @@ def _pick_unit_from_click() -> None:
                 return
 
 
-def unit_detail_ui(ref: app_ui.RunRef, unit: int, freq: np.ndarray, theta: np.ndarray,
-                   sel: np.ndarray, kinds: tuple[str, ...]) -> None:
+def unit_detail_ui(ref: app_ui.RunRef, unit: int, shown: np.ndarray, shown_kind: str,
+                   final: bool, freq: np.ndarray, theta: np.ndarray, sel: np.ndarray,
+                   kinds: tuple[str, ...]) -> None:
+    """The unit's filters and numbers at the replay position (`shown`: its filters there)."""
     run = ref.load()
     rows, cols = run.map_shape
     r, c = divmod(unit, cols)
     st.markdown(f"**Unit {unit}** · row {r}, column {c}")
     for kind in kinds:
-        f = analysis.filters(ref.path, ref.stamp, kind)
-        st.plotly_chart(filter_figure(f[unit], title=f"{kind} filter", height=220),
-                        key=f"filters_unit_{kind}")
+        if kind == shown_kind or final:
+            f = shown if kind == shown_kind else analysis.filters(ref.path, ref.stamp, kind)
+            st.plotly_chart(filter_figure(f[unit], title=f"{kind} filter", height=220),
+                            key=f"filters_unit_{kind}")
+        else:
+            st.caption(f"Its {kind} filter is recorded for the final weights only.")
+    dead = final and freq[unit] <= 0
     m1, m2 = st.columns(2)
-    m1.metric("Firing rate", f"{100 * freq[unit]:.1f} %",
-              help="Fraction of training patches on which the unit is active.")
-    m2.metric("Orientation", f"{np.degrees(theta[unit]):.0f}°",
+    if final:
+        m1.metric("Firing rate", f"{100 * freq[unit]:.1f} %",
+                  help="Share of training patches on which the unit is active.")
+    else:
+        m1.metric("Firing rate", "—", help="Measured for the final weights only: the replay "
+                  "records filters, not the encoder that would give the codes.")
+    m2.metric("Orientation", "—" if dead else f"{np.degrees(theta[unit]):.0f}°",
               help="Stripe orientation, counter-clockwise from horizontal.")
     m3, m4 = st.columns(2)
-    m3.metric("Selectivity", fmt(float(sel[unit]), 2),
+    m3.metric("Selectivity", "—" if dead else fmt(float(sel[unit]), 2),
               help="1: all energy at one orientation; 0: no preferred orientation.")
     P = analysis.pool_matrix(ref.path, ref.stamp)
     if P is not None:
         m4.metric("Pools it is in", int((P[:, unit] > 0).sum()))
+    if dead:
+        st.caption("A dead unit: it never fires on the training patches, so it has no "
+                   "orientation or selectivity that means anything.")
 
 
 st.title("Filters")
@@ -86,51 +100,97 @@ kinds = tuple(run.model.filter_kinds())
 rows, cols = run.map_shape
 n_units = rows * cols
 
-top = st.columns([1, 3])
+steps, snaps, snap_kind = analysis.snapshots(ref.path, ref.stamp)
+labels = replay_labels(steps, run.weights_step)
+if st.session_state.get(TIME_KEY) not in labels:
+    st.session_state.pop(TIME_KEY, None)  # e.g. a link from another run
+playing = bool(st.session_state.get(PLAY_KEY)) and len(labels) > 1
+
+top = st.columns([1, 3, 1], vertical_alignment="bottom")
 with top[0]:
     kind = kind_ui(kinds)
-with top[1]:
-    steps, snaps, snap_kind = analysis.snapshots(ref.path, ref.stamp)
-    snap_index = replay_ui(steps, run.weights_step, snap_kind)
+with top[2]:
+    st.button("Pause" if playing else "Play", key="filters_play_button", on_click=_toggle_play,
+              args=(labels,), disabled=len(labels) < 2, icon=":material/pause:" if playing
+              else ":material/play_arrow:", help="Replay the training, one snapshot at a time.")
 
 z = analysis.codes(ref.path, ref.stamp)
 freq = firing_frequency(z)
-theta, sel = analysis.unit_orientation(ref.path, ref.stamp)
-if snap_index is None:
-    shown = analysis.filters(ref.path, ref.stamp, kind)
-    what = f"{kind} filters after training"
-else:
-    shown = snaps[snap_index]
-    what = f"{snap_kind} filters at step {int(steps[snap_index])}"
-    if kind != snap_kind:
-        st.caption(f"Snapshots record the {snap_kind} filters; showing those.")
-if snap_index is None and run.model.filter_notes.get(kind):
-    st.caption(run.model.filter_notes[kind])
+final_theta, final_sel = analysis.unit_orientation(ref.path, ref.stamp)
 
-if shown.shape[0] != n_units:
-    st.error(f"{ref.name} has {shown.shape[0]} filters but a {rows}×{cols} map; cannot lay "
-             f"them out.")
-    st.stop()
 
-unit = st.session_state.get(UNIT_KEY)
-if unit is not None and not (isinstance(unit, int) and 0 <= unit < n_units):
-    st.session_state[UNIT_KEY] = 0  # e.g. a run with a smaller map than the last one
-left, right = st.columns([3, 1])
-with right:
-    unit = int(st.number_input("Unit", 0, n_units - 1, key=UNIT_KEY, bind="query-params",
-                               help="Or click a filter in the grid."))
-    unit_detail_ui(ref, unit, freq, theta, sel, kinds)
-with left:
-    fig = filter_grid_figure(
-        shown, (rows, cols), title=f"{ref.name}: {what} on the {rows}×{cols} unit map",
-        hover={"θ (deg)": np.degrees(theta), "selectivity": sel, "firing rate": freq},
-        selected=unit)
-    st.plotly_chart(fig, key=GRID_KEY, on_select=_pick_unit_from_click,
-                    selection_mode="points")
-    if analysis.has_pools(ref):
-        st.caption("Hover for a unit's orientation and firing rate; click it for details; drag "
-                   "to zoom, double-click to reset. Neighbouring units share pools, so their "
-                   "filters should look alike.")
+@st.fragment(run_every=0.8 if playing else None)
+def replay_view() -> None:
+    """The replay slider and everything that follows its position: grid, hover, unit panel."""
+    if st.session_state.get(PLAY_KEY):
+        here = st.session_state.get(TIME_KEY, labels[-1])
+        nxt = labels.index(here) + 1 if here in labels else len(labels) - 1
+        if nxt >= len(labels) - 1:
+            st.session_state[PLAY_KEY] = False
+            st.session_state[TIME_KEY] = labels[-1]
+            st.rerun(scope="app")  # the end: stop the timer
+        st.session_state[TIME_KEY] = labels[nxt]
+    with top[1]:
+        if len(steps) == 0:
+            st.caption("This run recorded no snapshots during training, so there is nothing "
+                       "to replay.")
+    choice = st.select_slider(
+        "Training time", labels, value=labels[-1], key=TIME_KEY, bind="query-params",
+        disabled=len(labels) < 2,
+        help=f"Replay how the filters organised themselves during training ({snap_kind} "
+             f"filters, as recorded). Everything on the page follows this position.")
+    final = choice == labels[-1]
+    if final:
+        shown, shown_kind = analysis.filters(ref.path, ref.stamp, kind), kind
+        what = f"{kind} filters after training"
+        theta, sel = final_theta, final_sel
     else:
-        st.caption(f"{run.config.model} has no pools: units are in no particular order, so "
-                   f"neighbours on this grid are unrelated. Hover, click, drag to zoom.")
+        i = labels.index(choice)
+        shown, shown_kind = snaps[i], snap_kind
+        what = f"{snap_kind} filters at step {int(steps[i])}"
+        if kind != snap_kind:
+            st.caption(f"Snapshots record the {snap_kind} filters; showing those.")
+        theta, sel = analysis.orientation_of(shown)
+    if final and run.model.filter_notes.get(kind):
+        st.caption(run.model.filter_notes[kind])
+    if shown.shape[0] != n_units:
+        st.error(f"{ref.name} has {shown.shape[0]} filters but a {rows}×{cols} map; cannot "
+                 f"lay them out.")
+        return
+
+    unit = st.session_state.get(UNIT_KEY)
+    if unit is not None and not (isinstance(unit, int) and 0 <= unit < n_units):
+        st.session_state[UNIT_KEY] = 0  # e.g. a run with a smaller map than the last one
+    left, right = st.columns([3, 1])
+    with right:
+        unit = int(st.number_input("Unit", 0, n_units - 1, key=UNIT_KEY, bind="query-params",
+                                   help="Or click a filter in the grid."))
+        unit_detail_ui(ref, unit, shown, shown_kind, final, freq, theta, sel, kinds)
+    with left:
+        dead = (freq <= 0) if final else np.zeros(n_units, bool)
+        hover = {"θ (deg)": np.where(dead, np.nan, np.degrees(theta)),
+                 "selectivity": np.where(dead, np.nan, sel)}
+        if final:
+            hover["firing rate"] = freq
+        fig = filter_grid_figure(
+            shown, (rows, cols), title=f"{ref.name}: {what} on the {rows}×{cols} unit map",
+            hover=hover, selected=unit)
+        st.plotly_chart(fig, key=GRID_KEY, on_select=_pick_unit_from_click,
+                        selection_mode="points")
+        notes = []
+        if dead.any():
+            notes.append(f"{int(dead.sum())} dead unit(s) never fire: their θ and selectivity "
+                         f"read NaN")
+        if not final:
+            notes.append("firing rates are measured for the final weights only")
+        if analysis.has_pools(ref):
+            st.caption("Hover for a unit's orientation; click it for details; drag to zoom, "
+                       "double-click to reset. Neighbouring units share pools, so their filters "
+                       "should look alike." + "".join(f" Note: {n}." for n in notes))
+        else:
+            st.caption(f"{run.config.model} has no pools: units are in no particular order, so "
+                       f"neighbours on this grid are unrelated. Hover, click, drag to zoom."
+                       + "".join(f" Note: {n}." for n in notes))
+
+
+replay_view()

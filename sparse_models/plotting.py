@@ -211,21 +211,27 @@ def orientation_map_figure(
     title: str | None = None,
     height: int = 520,
     show_colorbar: bool = True,
+    dead: np.ndarray | None = None,
 ) -> go.Figure:
     """The orientation map (hue θ, brightness selectivity) with pinwheel centres marked.
 
     pinwheels: `[(row, col, charge)]` as from `find_pinwheels`; +½ drawn as white circles,
-    −½ as black squares. Traces: 0 the map image, then one scatter per charge sign present,
-    then (with `show_colorbar`) an empty scatter that only carries the hue colorbar.
+    −½ as black squares. dead: (rows, cols) bool, units that never fire: drawn black, and their
+    hover says so instead of giving an orientation. Traces: 0 the map image, then one scatter
+    per charge sign present, then (with `show_colorbar`) an empty scatter that only carries the
+    hue colorbar.
     """
     theta = np.asarray(theta_map, dtype=float)
     rgb = orientation_rgb(theta, selectivity_map)
     sel = np.zeros_like(theta) if selectivity_map is None else np.asarray(selectivity_map, float)
-    custom = np.stack([np.degrees(theta), sel], axis=-1)
+    dead = np.zeros(theta.shape, bool) if dead is None else np.asarray(dead, bool)
+    rgb[dead] = 0
+    text = np.where(dead, "dead unit: never fires, no orientation",
+                    np.char.add(np.char.add("θ = ", np.char.mod("%.0f", np.degrees(theta))),
+                                np.char.add("°<br>selectivity ", np.char.mod("%.2f", sel))))
     fig = go.Figure(go.Image(
-        z=rgb, customdata=custom, name="map",
-        hovertemplate="row %{y}, col %{x}<br>θ = %{customdata[0]:.0f}°<br>"
-                      "selectivity %{customdata[1]:.2f}<extra></extra>"))
+        z=rgb, customdata=text[..., None], name="map",
+        hovertemplate="row %{y}, col %{x}<br>%{customdata[0]}<extra></extra>"))
     pw = np.asarray(list(pinwheels), dtype=float).reshape(-1, 3)
     for sign, name, symbol, color, edge in ((1, "+½ pinwheel", "circle", POS_COLOR, "#000000"),
                                             (-1, "−½ pinwheel", "square", NEG_COLOR, "#ffffff")):

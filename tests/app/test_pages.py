@@ -188,6 +188,53 @@ def test_filters_page_shows_unit_details_and_replays_training(lab_runs: Path) ->
     assert any("step 10" in t for t in chart_texts(at))
 
 
+def _unit_metric(at: AppTest, label: str) -> str:
+    return next(str(m.value) for m in at.metric if m.label == label)
+
+
+def test_the_replay_at_step_0_shows_step_0_numbers_everywhere(lab_runs: Path) -> None:
+    import numpy as np
+
+    from sparse_models.analysis import preferred_orientation
+    from sparse_models.training.runs import load_run
+
+    run = load_run(lab_runs / "tiny-topo")
+    steps, snaps, _ = run.snapshots()
+    theta0, _ = preferred_orientation(snaps[0][:, 0])
+    theta_end, _ = preferred_orientation(run.filters()[:, 0])
+    unit = int(np.argmax(np.abs(np.degrees(theta0) - np.degrees(theta_end)) % 180 > 20))
+    at = app("../pages/filters.py", "tiny-topo", filters_unit=str(unit), filters_time="step 0")
+    no_trouble(at)
+    assert at.select_slider(key="filters_time").value == "step 0"  # from the URL
+    # The unit panel and the hover follow the replay, not the final weights.
+    assert _unit_metric(at, "Orientation") == f"{np.degrees(theta0[unit]):.0f}°"
+    assert _unit_metric(at, "Firing rate") == "—"
+    import base64
+
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    packed = next(f for f in figures if len(f["data"]) == 2)["data"][1]["customdata"]
+    rows, cols = (int(v) for v in packed["shape"].split(","))
+    hover = np.frombuffer(base64.b64decode(packed["bdata"]), dtype=packed["dtype"]).reshape(
+        rows, cols)  # per unit: index, row, col, θ, selectivity (Plotly's packed array)
+    assert abs(hover[unit][3] - np.degrees(theta0[unit])) < 1e-3
+    at.select_slider(key="filters_time").set_value(at.select_slider(key="filters_time")
+                                                   .options[-1]).run()
+    assert _unit_metric(at, "Orientation") == f"{np.degrees(theta_end[unit]):.0f}°"
+    assert _unit_metric(at, "Firing rate") != "—"
+
+
+def test_play_advances_the_replay(lab_runs: Path) -> None:
+    at = app("../pages/filters.py", "tiny-topo", filters_time="step 0")
+    at.button(key="filters_play_button").click().run()
+    assert at.session_state["filters_playing"]
+    # The fragment's timer is not driven by AppTest: each run of the page is one tick.
+    assert at.select_slider(key="filters_time").value == "step 10"
+    at.run()
+    assert at.select_slider(key="filters_time").value == "step 20"
+    at.button(key="filters_play_button").click().run()
+    assert not at.session_state["filters_playing"]
+
+
 def test_sparsity_page_compares_group_sparsity_with_l1(lab_runs: Path) -> None:
     at = app("../pages/sparsity.py", "tiny-topo")
     no_trouble(at)
