@@ -16,6 +16,7 @@ import torch
 
 from sparse_models.analysis import (
     column_spacing,
+    dead_units,
     find_pinwheels,
     pinwheel_density,
     power_spectrum,
@@ -70,25 +71,32 @@ def unit_orientation(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray]:
     return orientation_of(_run(path, stamp).filters())
 
 
-@st.cache_data(max_entries=16, show_spinner="Measuring the orientation map…")
-def orientation(path: str, stamp: float) -> dict[str, Any]:
-    """Everything about the map that does not depend on the smoothing: θ and selectivity maps,
-    the column spacing Λ and the power spectrum. Done once per run."""
-    run = _run(path, stamp)
-    rows, cols = run.map_shape
-    theta, sel = (a.reshape(rows, cols) for a in unit_orientation(path, stamp))
-    periodic = run.map_periodic
+def _map_dict(theta: np.ndarray, sel: np.ndarray, periodic: bool) -> dict[str, Any]:
     spec, radial_k, radial_p = power_spectrum(theta, periodic)
     return {"theta": theta, "selectivity": sel, "periodic": periodic,
             "spacing": column_spacing(theta, periodic), "spectrum": spec,
             "radial_k": radial_k, "radial_power": radial_p}
 
 
+@st.cache_data(max_entries=16, show_spinner="Measuring the orientation map…")
+def orientation(path: str, stamp: float, snapshot: int | None = None) -> dict[str, Any]:
+    """Everything about the map that does not depend on the smoothing: θ and selectivity maps,
+    the column spacing Λ and the power spectrum. Done once per run (and per replay snapshot:
+    `snapshot` is its index, None for the final weights)."""
+    run = _run(path, stamp)
+    rows, cols = run.map_shape
+    if snapshot is None:
+        theta, sel = unit_orientation(path, stamp)
+    else:
+        theta, sel = orientation_of(snapshots(path, stamp)[1][snapshot])
+    return _map_dict(theta.reshape(rows, cols), sel.reshape(rows, cols), run.map_periodic)
+
+
 @st.cache_data(max_entries=128, show_spinner=False)
 def pinwheels(path: str, stamp: float, smooth: float, weighted: bool = True,
-              n_shuffles: int = 10) -> dict[str, Any]:
+              n_shuffles: int = 10, snapshot: int | None = None) -> dict[str, Any]:
     """Pinwheels of the map at smoothing σ (map units): the cheap step redone on every change."""
-    o = orientation(path, stamp)
+    o = orientation(path, stamp, snapshot)
     theta, periodic, lam = o["theta"], o["periodic"], o["spacing"]
     sel = o["selectivity"] if weighted else None
     found = find_pinwheels(theta, periodic, smooth, sel)
@@ -101,6 +109,12 @@ def pinwheels(path: str, stamp: float, smooth: float, weighted: bool = True,
             "positive": sum(1 for p in found if p[2] > 0),
             "negative": sum(1 for p in found if p[2] < 0),
             "density": density, "shuffled_density": shuffled}
+
+
+def dead_map(path: str, stamp: float) -> np.ndarray:
+    """(rows, cols) bool: the units that never fire on the training patches (final weights)."""
+    run = _run(path, stamp)
+    return dead_units(codes(path, stamp)).reshape(run.map_shape)
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding patches…")

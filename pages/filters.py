@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 import app_ui
-from app_ui import analysis
+from app_ui import analysis, replay
 from app_ui.widgets import fmt
 from sparse_models.analysis import firing_frequency
 from sparse_models.plotting import filter_figure, filter_grid_figure
@@ -26,24 +26,6 @@ def kind_ui(kinds: tuple[str, ...]) -> str:
                                 help="decoder: the image each unit adds to the reconstruction; "
                                      "encoder: the template each unit responds to.")
     return kind or kinds[0]
-
-
-def replay_labels(steps: np.ndarray, final_step: int | None) -> list[str]:
-    """Slider labels, one per snapshot; the last is the final weights."""
-    labels = [f"step {int(s)}" for s in steps]
-    final = f"final (step {final_step})" if final_step is not None else "final"
-    if final_step is None or not labels or int(steps[-1]) != final_step:
-        labels.append(final)
-    else:
-        labels[-1] = final
-    return labels
-
-
-def _toggle_play(labels: list[str]) -> None:
-    playing = not st.session_state.get(PLAY_KEY, False)
-    st.session_state[PLAY_KEY] = playing
-    if playing and st.session_state.get(TIME_KEY) == labels[-1]:
-        st.session_state[TIME_KEY] = labels[0]  # play from the start when at the end
 
 
 def _pick_unit_from_click() -> None:
@@ -101,35 +83,24 @@ rows, cols = run.map_shape
 n_units = rows * cols
 
 steps, snaps, snap_kind = analysis.snapshots(ref.path, ref.stamp)
-labels = replay_labels(steps, run.weights_step)
-if st.session_state.get(TIME_KEY) not in labels:
-    st.session_state.pop(TIME_KEY, None)  # e.g. a link from another run
-playing = bool(st.session_state.get(PLAY_KEY)) and len(labels) > 1
+labels = replay.replay_labels(steps, run.weights_step)
+playing = replay.playing(labels, TIME_KEY, PLAY_KEY)
 
 top = st.columns([1, 3, 1], vertical_alignment="bottom")
 with top[0]:
     kind = kind_ui(kinds)
 with top[2]:
-    st.button("Pause" if playing else "Play", key="filters_play_button", on_click=_toggle_play,
-              args=(labels,), disabled=len(labels) < 2, icon=":material/pause:" if playing
-              else ":material/play_arrow:", help="Replay the training, one snapshot at a time.")
+    replay.play_button(labels, TIME_KEY, PLAY_KEY, key="filters_play_button")
 
 z = analysis.codes(ref.path, ref.stamp)
 freq = firing_frequency(z)
 final_theta, final_sel = analysis.unit_orientation(ref.path, ref.stamp)
 
 
-@st.fragment(run_every=0.8 if playing else None)
+@st.fragment(run_every=replay.TICK_S if playing else None)
 def replay_view() -> None:
     """The replay slider and everything that follows its position: grid, hover, unit panel."""
-    if st.session_state.get(PLAY_KEY):
-        here = st.session_state.get(TIME_KEY, labels[-1])
-        nxt = labels.index(here) + 1 if here in labels else len(labels) - 1
-        if nxt >= len(labels) - 1:
-            st.session_state[PLAY_KEY] = False
-            st.session_state[TIME_KEY] = labels[-1]
-            st.rerun(scope="app")  # the end: stop the timer
-        st.session_state[TIME_KEY] = labels[nxt]
+    replay.advance(labels, TIME_KEY, PLAY_KEY)
     with top[1]:
         if len(steps) == 0:
             st.caption("This run recorded no snapshots during training, so there is nothing "

@@ -11,11 +11,13 @@ import math
 import streamlit as st
 
 import app_ui
-from app_ui import analysis
+from app_ui import analysis, replay
 from app_ui.widgets import fmt
 from sparse_models.plotting import orientation_map_figure, power_spectrum_figure
 
 PI = math.pi
+TIME_KEY = "orientation_time"  # the replay position, kept in the URL
+PLAY_KEY = "orientation_playing"
 
 
 def smoothing_ui() -> tuple[float, bool]:
@@ -75,20 +77,53 @@ if not analysis.has_pools(ref):
             f"baseline: its pinwheel density is no different from the shuffled map's. Pick a "
             f"run of a model with pools to see orientation domains.")
 
-o = analysis.orientation(ref.path, ref.stamp)
+run = ref.load()
+steps, _, _ = analysis.snapshots(ref.path, ref.stamp)
+labels = replay.replay_labels(steps, run.weights_step)
+playing = replay.playing(labels, TIME_KEY, PLAY_KEY)
+
+
+@st.fragment(run_every=replay.TICK_S if playing else None)
+def ticker() -> None:
+    """While playing: one snapshot on per tick, and the whole page (map and spectrum) redrawn."""
+    if playing:
+        before = st.session_state.get(TIME_KEY)
+        replay.advance(labels, TIME_KEY, PLAY_KEY)
+        if st.session_state.get(TIME_KEY) != before:
+            st.rerun(scope="app")
+
+
+ticker()
+c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+choice = c1.select_slider(
+    "Training time", labels, value=labels[-1], key=TIME_KEY, bind="query-params",
+    disabled=len(labels) < 2, help="Replay how the map organised itself during training (from "
+    "the recorded filters). The map, its numbers and its spectrum follow this position.")
+with c2:
+    replay.play_button(labels, TIME_KEY, PLAY_KEY, key="orientation_play_button")
+final = choice == labels[-1]
+snapshot = None if final else labels.index(choice)
+o = analysis.orientation(ref.path, ref.stamp, snapshot)
 
 
 @st.fragment
 def map_view() -> None:
+    """The smoothing, the numbers and the map (the smoothing reruns only this)."""
     smooth, weighted = smoothing_ui()
-    p = analysis.pinwheels(ref.path, ref.stamp, smooth, weighted)
+    p = analysis.pinwheels(ref.path, ref.stamp, smooth, weighted, snapshot=snapshot)
     numbers_ui(o, p, shape)
+    dead = analysis.dead_map(ref.path, ref.stamp) if final else None
+    when = "" if final else f", {choice}"
     fig = orientation_map_figure(
         o["theta"], o["selectivity"], p["pinwheels"],
-        title=f"{ref.name}, pinwheels at σ = {smooth:g}", height=560)
+        title=f"{ref.name}{when}, pinwheels at σ = {smooth:g}", height=560, dead=dead)
     st.plotly_chart(fig, key="orientation_map")
+    note = ""
+    if dead is not None and dead.any():
+        note = (f" Black: {int(dead.sum())} dead unit(s) that never fire (no orientation); the "
+                f"numbers above still count their filters.")
     st.caption("Hue: preferred orientation; brightness: selectivity; ● +½ and ■ −½ pinwheel "
-               "centres. Hover a unit for its numbers.")
+               "centres. Hover a unit for its numbers." + note)
 
 
 left, right = st.columns([3, 2])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,12 +224,23 @@ def test_the_replay_at_step_0_shows_step_0_numbers_everywhere(lab_runs: Path) ->
     assert _unit_metric(at, "Firing rate") != "—"
 
 
+def test_the_orientation_map_replays_training(lab_runs: Path) -> None:
+    at = app("../pages/orientation.py", "tiny-topo", orientation_time="step 0")
+    no_trouble(at)
+    assert at.select_slider(key="orientation_time").value == "step 0"
+    assert any("tiny-topo, step 0, pinwheels" in t for t in chart_texts(at))
+    final = at.select_slider(key="orientation_time").options[-1]
+    at.select_slider(key="orientation_time").set_value(final).run()
+    assert any(t.startswith("tiny-topo, pinwheels") for t in chart_texts(at))
+
+
 def test_play_advances_the_replay(lab_runs: Path) -> None:
     at = app("../pages/filters.py", "tiny-topo", filters_time="step 0")
     at.button(key="filters_play_button").click().run()
     assert at.session_state["filters_playing"]
-    # The fragment's timer is not driven by AppTest: each run of the page is one tick.
+    # The fragment's timer is not driven by AppTest: a run of the page a tick later is a tick.
     assert at.select_slider(key="filters_time").value == "step 10"
+    time.sleep(0.8)
     at.run()
     assert at.select_slider(key="filters_time").value == "step 20"
     at.button(key="filters_play_button").click().run()
