@@ -100,6 +100,22 @@ class DataSource:
         so a bad setting is refused before a run is made; DataError in words. Default: none."""
 
 
+class PatchSource(DataSource):
+    """A source of patches: `draw(cfg)` cuts `cfg.n_patches` of them. The held-out patches are
+    drawn together with the training ones (the same preprocessing statistics), then the last
+    `n_test` are kept apart."""
+
+    @classmethod
+    def draw(cls, cfg: Any) -> Dataset:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, cfg: Any) -> Dataset:
+        whole = cfg if cfg.n_test == 0 else dataclasses.replace(
+            cfg, n_patches=cfg.n_patches + cfg.n_test)
+        return cls.draw(whole).split_off_test(cfg.n_test)
+
+
 _SOURCES: dict[str, type[DataSource]] = {}
 
 

@@ -21,7 +21,6 @@ Loaded and whitened images are cached in-process, so rebuilding a dataset only r
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 from ..config import check, setting
-from .base import DataError, Dataset, DataSource, PatchesConfig, register_source
+from .base import DataError, Dataset, PatchesConfig, PatchSource, register_source
 from .images import (
     F0_FRACTION,
     available_images,
@@ -104,34 +103,26 @@ class FolderConfig(ImagePatchesConfig):
               "the data source 'folder' needs an image folder (data.folder=PATH)")
 
 
-def _with_test(load, cfg: PatchesConfig) -> Dataset:
-    """Draw the training and held-out patches together (same preprocessing statistics), then
-    keep the last `n_test` apart."""
-    whole = cfg if cfg.n_test == 0 else dataclasses.replace(cfg, n_patches=cfg.n_patches
-                                                             + cfg.n_test)
-    return load(whole).split_off_test(cfg.n_test)
-
-
 @register_source
-class NaturalPatches(DataSource):
+class NaturalPatches(PatchSource):
     name = "natural"
     Config = NaturalConfig
     description = "whitened patches of the photographs bundled with scikit-image/scikit-learn"
 
     @classmethod
-    def load(cls, cfg: NaturalConfig) -> Dataset:
-        return _with_test(natural_patches, cfg)
+    def draw(cls, cfg: NaturalConfig) -> Dataset:
+        return natural_patches(cfg)
 
 
 @register_source
-class FolderPatches(DataSource):
+class FolderPatches(PatchSource):
     name = "folder"
     Config = FolderConfig
     description = "whitened patches of your own images (a folder of PNG/JPEG files)"
 
     @classmethod
-    def load(cls, cfg: FolderConfig) -> Dataset:
-        return _with_test(folder_patches, cfg)
+    def draw(cls, cfg: FolderConfig) -> Dataset:
+        return folder_patches(cfg)
 
     @classmethod
     def check(cls, cfg: FolderConfig) -> None:

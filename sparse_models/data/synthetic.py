@@ -17,14 +17,14 @@ theta = π/2: vertical stripes. The wave vector is perpendicular to the stripes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ..config import setting
-from .base import Dataset, DataSource, PatchesConfig, register_source
+from .base import Dataset, PatchesConfig, PatchSource, register_source
 
 # Ranges of the random patches of `grating_patches`.
 GRATING_FREQ_RANGE = (0.08, 0.3)  # cycles per pixel, drawn log-uniformly
@@ -111,15 +111,14 @@ class GratingsConfig(PatchesConfig):
 
 
 @register_source
-class GratingPatches(DataSource):
+class GratingPatches(PatchSource):
     name = "gratings"
     Config = GratingsConfig
     description = "synthetic oriented gratings and Gabor patches (known answers)"
 
     @classmethod
-    def load(cls, cfg: GratingsConfig) -> Dataset:
-        whole = cfg if cfg.n_test == 0 else replace(cfg, n_patches=cfg.n_patches + cfg.n_test)
-        return grating_patches(whole).split_off_test(cfg.n_test)
+    def draw(cls, cfg: GratingsConfig) -> Dataset:
+        return grating_patches(cfg)
 
 
 def grating_patches(cfg: GratingsConfig) -> Dataset:
