@@ -15,7 +15,13 @@ from sparse_models.analysis import (
     firing_frequency,
     group_norms,
 )
-from sparse_models.analysis.sparsity import default_threshold, hoyer_sparsity, pool_clustering
+from sparse_models.analysis.sparsity import (
+    ACTIVITY_RULE,
+    ACTIVITY_SAMPLES,
+    activity_threshold,
+    pool_clustering,
+    sparsity_summary,
+)
 from sparse_models.models import available_models, get_entry
 from sparse_models.models.base import SparseModel
 from sparse_models.plotting import (
@@ -27,20 +33,73 @@ from sparse_models.plotting import (
 from sparse_models.training.runs import RunError, read_run_config
 
 
-def code_stats(z: np.ndarray, P: np.ndarray | None, threshold: float) -> dict[str, float]:
-    """The numbers of the comparison table, all at one activity threshold."""
-    l0 = active_count(z, threshold)
-    out = {"active units per patch": float(l0.mean()),
-           "active units (fraction)": float(l0.mean() / z.shape[1]),
-           "Hoyer sparseness of units": float(np.nanmean(hoyer_sparsity(z))),
-           "dead units": int((firing_frequency(z, threshold) <= 0).sum())}
+def units_text(mean: float | None, k: int) -> str:
+    """A mean count of units (or pools) out of k, the one way the page writes it: '92.0 of 256'."""
+    return "—" if mean is None else f"{mean:.1f} of {k}"
+
+
+def percent(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f} %"
+
+
+ACTIVE_UNITS = "active units per patch"  # the comparison table's row for the page's metric
+
+
+def code_stats(z: np.ndarray, P: np.ndarray | None, threshold: float) -> dict[str, str]:
+    """The comparison table's column for one run: its codes z (B, K) measured at its own
+    activity threshold, by `sparsity_summary` as the page's metrics and the run's analysis."""
+    s = sparsity_summary(z, P, threshold)
+    K = s["n_units"]
+    out = {ACTIVE_UNITS: units_text(s["mean_l0"], K),
+           "patches with no active unit": percent(s["zero_code_fraction"]),
+           "Hoyer sparseness of units": fmt(s["hoyer"], 2),
+           "dead units": f"{round(s['dead_fraction'] * K)} of {K}",
+           "activity threshold (10⁻³ × the run's largest |z|)": fmt(s["threshold"], 2)}
     if P is not None:
         c = pool_clustering(z, P, threshold)
-        out["active pools per patch"] = c["active_pools"]
-        out["… if those units were scattered at random"] = c["scattered_pools"]
-        out["clustering: active / scattered pools (< 1: clustered)"] = c["ratio"]
-        out["Hoyer sparseness of pool norms"] = float(np.nanmean(hoyer_sparsity(group_norms(z, P))))
+        J = P.shape[0]
+        out["active pools per patch"] = units_text(c["active_pools"], J)
+        out["… if those units were scattered at random"] = units_text(c["scattered_pools"], J)
+        out["clustering: active / scattered pools (< 1: clustered)"] = fmt(c["ratio"])
+        out["Hoyer sparseness of pool norms"] = fmt(s["pool_hoyer"], 2)
     return out
+
+
+def own_codes(path: str, stamp: float, data_path: str | None = None,
+              data_stamp: float = 0.0) -> np.ndarray:
+    """Codes of a run on the first ACTIVITY_SAMPLES training patches of `data_path`'s run (default:
+    its own): the fixed samples of the activity rule. Uses the app's shared cache entry when it
+    holds exactly those patches."""
+    if analysis.CODE_SAMPLES == ACTIVITY_SAMPLES:
+        if data_path is None:
+            return analysis.codes(path, stamp)
+        return analysis.codes(path, stamp, data_path, data_stamp)
+    return analysis.codes(path, stamp, data_path, data_stamp, n=ACTIVITY_SAMPLES)
+
+
+def run_threshold(ref: app_ui.RunRef) -> float:
+    """A run's own activity threshold, from its codes on its own fixed patches."""
+    return activity_threshold(own_codes(ref.path, ref.stamp))
+
+
+def legend_below(fig):
+    """The legend under the x axis, clear of the title (two runs' names are long)."""
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=90),
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, x=0, xanchor="left"))
+    return fig
+
+
+def l0_label(edges: np.ndarray) -> str:
+    w = int(edges[1] - edges[0])
+    return "L0 (active units)" + ("" if w == 1 else f", bins of {w}")
+
+
+def percent_axis(fig, title: str, log: bool = False):
+    """A y axis of percentages, written as plain numbers (no SI prefixes such as 'μ')."""
+    fig.update_yaxes(title_text=title, ticksuffix=" %", exponentformat="none")
+    if not log:
+        fig.update_yaxes(rangemode="tozero")
+    return fig
 
 
 def _has_pools(model: str) -> bool:
@@ -108,82 +167,138 @@ def group_vs_l1_ui(ref: app_ui.RunRef, z: np.ndarray) -> None:
         return
     pooled_ref, plain_ref = (ref, other) if analysis.has_pools(ref) else (other, ref)
     P = analysis.pool_matrix(pooled_ref.path, pooled_ref.stamp)
-    z_other = analysis.codes(other.path, other.stamp, ref.path, ref.stamp)
+    me, them = ref.load(), other.load()
+    if them.config.data == me.config.data:  # the same patches: its own codes are those
+        z_other = own_codes(other.path, other.stamp)
+    else:
+        z_other = own_codes(other.path, other.stamp, ref.path, ref.stamp)
     if P is not None and z_other.shape[1] != z.shape[1]:
         st.caption(f"{other.name} has {z_other.shape[1]} units and {ref.name} has "
                    f"{z.shape[1]}: the same pools cannot be applied to both, so pool "
                    f"statistics are left out. Pick a run with as many units to see them.")
         P = None
+    # each run keeps its own threshold (the rule's: from its own patches), so each column reads
+    # as that run's own Sparsity page does
+    t_ref, t_other = activity_threshold(z), run_threshold(other)
     z_pooled, z_plain = (z, z_other) if pooled_ref is ref else (z_other, z)
-    # one absolute threshold for both, so 'active' means the same thing
-    t = max(default_threshold(z_pooled), default_threshold(z_plain))
-    a, b = code_stats(z_pooled, P, t), code_stats(z_plain, P, t)
-    table = pd.DataFrame({f"{pooled_ref.name} (group)": a, f"{plain_ref.name} (L1)": b})
-    st.dataframe(table.map(fmt), key="sparsity_compare_table")
+    t_pooled, t_plain = (t_ref, t_other) if pooled_ref is ref else (t_other, t_ref)
+    a, b = code_stats(z_pooled, P, t_pooled), code_stats(z_plain, P, t_plain)
+    name_a, name_b = f"{pooled_ref.name} (group)", f"{plain_ref.name} (L1)"
+    st.dataframe(pd.DataFrame({name_a: a, name_b: b}), key="sparsity_compare_table")
+    st.caption(f"Both on the same {z.shape[0]} patches of {ref.name}; each run measured at its "
+               f"own activity threshold ({ACTIVITY_RULE}), so the {ref.name} column repeats the "
+               f"numbers at the top of this page.")
+    l0_pooled, l0_plain = active_count(z_pooled, t_pooled), active_count(z_plain, t_plain)
+    c1, c2 = st.columns(2)
     if P is not None:
-        bins = np.linspace(0, max(group_norms(z_pooled, P).max(), group_norms(z_plain, P).max())
-                           or 1.0, 41)
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(overlay_histograms_figure(
-            {f"{pooled_ref.name} (group)": np.histogram(group_norms(z_pooled, P), bins),
-             f"{plain_ref.name} (L1)": np.histogram(group_norms(z_plain, P), bins)},
-            title="Pool norms, same pools", x_label="‖z_P‖₂", log_y=True, normalize=True),
-            key="sparsity_cmp_pools")
-        hi = int(max(active_count(z_pooled, t).max(), active_count(z_plain, t).max()))
-        lb = np.arange(0, hi + 2, max(1, int(np.ceil((hi + 1) / 40)))) - 0.5
-        c2.plotly_chart(overlay_histograms_figure(
-            {f"{pooled_ref.name} (group)": np.histogram(active_count(z_pooled, t), lb),
-             f"{plain_ref.name} (L1)": np.histogram(active_count(z_plain, t), lb)},
-            title="Active units per patch", x_label="L0", normalize=True),
-            key="sparsity_cmp_l0")
-    st.caption("Each model was trained with its own λ, so the overall level of sparsity "
+        g_pooled, g_plain = group_norms(z_pooled, P), group_norms(z_plain, P)
+        bins = np.linspace(0, max(g_pooled.max(), g_plain.max()) or 1.0, 41)
+        fig = overlay_histograms_figure(
+            {name_a: _percent_hist(g_pooled, bins), name_b: _percent_hist(g_plain, bins)},
+            title="Pool norms, same pools", x_label="‖z_P‖₂", log_y=True)
+        c1.plotly_chart(legend_below(percent_axis(fig, "% of (patch, pool) pairs", log=True)),
+                        key="sparsity_cmp_pools")
+    lb = l0_bins(int(max(l0_pooled.max(), l0_plain.max(), 1)))
+    fig = overlay_histograms_figure(
+        {name_a: _percent_hist(l0_pooled, lb, len(l0_pooled)),
+         name_b: _percent_hist(l0_plain, lb, len(l0_plain))},
+        title="Active units per patch (L0 ≥ 1)", x_label=l0_label(lb))
+    (c2 if P is not None else c1).plotly_chart(legend_below(percent_axis(fig, "% of patches")),
+                                               key="sparsity_cmp_l0")
+    st.caption(f"Patches with no active unit at all, left out of the L0 histogram: "
+               f"{percent(float((l0_pooled == 0).mean()))} for {pooled_ref.name}, "
+               f"{percent(float((l0_plain == 0).mean()))} for {plain_ref.name}. "
+               "Each model was trained with its own λ, so the overall level of sparsity "
                "differs; look at how the activity is spread over pools, not at its amount.")
+
+
+def l0_bins(hi: int, most: int = 50) -> np.ndarray:
+    """Bin edges for L0 = 1 … hi (the all-zero codes are stated, not drawn): bins of one unit,
+    or of w units when that would make more than `most` bars; each centred on its counts."""
+    w = max(1, int(np.ceil(hi / most)))
+    return np.arange(1, hi + w + 1, w) - 0.5
+
+
+def _percent_hist(values: np.ndarray, edges: np.ndarray,
+                  total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A histogram as percent of `total` values (default: all of them)."""
+    counts, edges = np.histogram(values, edges)
+    n = values.size if total is None else total
+    return (100.0 * counts / n if n else counts.astype(float)), edges
 
 
 st.title("Sparsity")
 ref = app_ui.require_run()
 run = ref.load()
-z = analysis.codes(ref.path, ref.stamp)
+z = own_codes(ref.path, ref.stamp)
 P = analysis.pool_matrix(ref.path, ref.stamp)
-t = default_threshold(z)
+t = activity_threshold(z)
+s = sparsity_summary(z, P, t)
 freq = firing_frequency(z, t)
 l0 = active_count(z, t)
 dead = np.flatnonzero(freq <= 0)
-K = z.shape[1]
+n, K = z.shape
+zero = int((l0 == 0).sum())
 
-st.caption(f"Codes of {ref.name} on {z.shape[0]} of its training patches. A unit counts as "
-           f"active when |z| > {t:.2g} (10⁻³ × the largest |z|).")
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Active units per patch", f"{l0.mean():.1f} of {K}",
-          help="Population sparsity: the mean L0 of a code.")
-c2.metric("Hoyer sparseness", fmt(float(np.nanmean(hoyer_sparsity(z))), 2),
-          help="1: a single active unit; 0: all units equally active.")
-c3.metric("Dead units", f"{dead.size} of {K}", help="Units never active on these patches.")
+fewer = "" if n == ACTIVITY_SAMPLES else f"; {ref.name} has only {n}, all used"
+st.caption(f"One rule for every run: {ACTIVITY_RULE}{fewer} (for {ref.name}: |z| > {t:.2g}). "
+           f"Everything on this page is measured on those patches, as the run's analysis and "
+           f"the comparison below measure it.")
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("Active units per patch", units_text(s["mean_l0"], K),
+          help="Population sparsity: the mean L0 of a code, all-zero codes included.")
+c2.metric("Patches with no active unit", percent(s["zero_code_fraction"]),
+          help="Share of patches whose code is all zero: no unit is active.")
+c3.metric("Hoyer sparseness", fmt(s["hoyer"], 2),
+          help="1: a single active unit; 0: all units equally active (all-zero codes left out).")
+c4.metric("Dead units", f"{dead.size} of {K}", help="Units never active on these patches.")
 if P is not None:
     g = group_norms(z, P)
-    c4.metric("Active pools per patch", f"{(g > t).sum(axis=1).mean():.1f} of {P.shape[0]}")
+    c5.metric("Active pools per patch", units_text(s["mean_active_pools"], P.shape[0]),
+              help="Pools whose norm ‖z_P‖₂ exceeds the same threshold.")
 else:
     g = None
-    c4.metric("Pools", "none", help="This model has no group structure.")
+    c5.metric("Pools", "none", help="This model has no group structure.")
 
 left, right = st.columns(2)
 with left:
     counts, edges = activation_histogram(z, bins=60, active_only=True, threshold=t)
     st.plotly_chart(histogram_figure(counts, edges, "Activations of active units",
                                      "z", log_y=True), key="sparsity_act_hist")
-    st.plotly_chart(sorted_bar_figure(freq, "Firing frequency per unit (red: dead)",
-                                      "fraction of patches", highlight_below=0.0),
-                    key="sparsity_freq")
+    fig = sorted_bar_figure(100 * freq, "Firing frequency per unit (red: dead)",
+                            highlight_below=0.0)
+    fig.update_traces(hovertemplate="unit %{customdata}: active on %{y:.1f} % of patches"
+                                    "<extra></extra>")
+    st.plotly_chart(percent_axis(fig, "% of patches"), key="sparsity_freq")
 with right:
-    lb = np.arange(0, l0.max() + 2) - 0.5
-    st.plotly_chart(histogram_figure(*np.histogram(l0, lb), "Active units per patch (L0)",
-                                     "L0"), key="sparsity_l0")
+    if zero == n:
+        st.warning(f"No patch has an active unit: every code of {ref.name} is zero.")
+    else:
+        hi = int(l0.max())
+        lb = l0_bins(hi)
+        fig = histogram_figure(*_percent_hist(l0[l0 > 0], lb, n),
+                               "Active units per patch (L0), patches with at least one",
+                               l0_label(lb))
+        st.plotly_chart(percent_axis(fig, "% of patches"), key="sparsity_l0")
+        why = ""
+        if zero:
+            norms = run.dataset().x[:n].reshape(n, -1).float().norm(dim=1).numpy()
+            why = (f" Their patches have a median norm ‖x‖ of {np.median(norms[l0 == 0]):.2g}, "
+                   f"the others {np.median(norms[l0 > 0]):.2g}.")
+        st.caption(f"**{percent(s['zero_code_fraction'])} of the patches ({zero} of {n}) have "
+                   f"no active unit at all** (an all-zero code) and are left out of this "
+                   f"histogram; it shows the other {n - zero}, as % of all {n} patches. "
+                   f"Among those, {units_text(s['mean_l0_nonzero'], K)} units are active on "
+                   f"average.{why}")
     shape, _ = run.layout.map_shape()
     rows, cols = shape or (0, 0)
     if shape is not None and rows * cols == K:
-        st.plotly_chart(map_heatmap_figure(freq.reshape(rows, cols),
-                                           "Firing frequency on the unit map", zmin=0,
-                                           value_label="rate"), key="sparsity_freq_map")
+        fig = map_heatmap_figure(100 * freq.reshape(rows, cols),
+                                 "Firing frequency on the unit map", zmin=0,
+                                 value_label="% of patches")
+        fig.update_traces(hovertemplate="row %{y}, col %{x}: active on %{z:.1f} % of patches"
+                                        "<extra></extra>")
+        st.plotly_chart(fig, key="sparsity_freq_map")
 
 if g is not None:
     st.plotly_chart(histogram_figure(*np.histogram(g, 60), "Pool norms ‖z_P‖₂ (what the "

@@ -27,7 +27,7 @@ from .quality import (
     neighbour_orientation_diff_deg,
     within_vs_between_pool_similarity,
 )
-from .sparsity import sparsity_summary
+from .sparsity import activity_samples, activity_threshold, sparsity_summary
 
 # Map units; mild smoothing of s·e^{2iθ} before counting pinwheels. It removes the spurious
 # pinwheels of ~20° orientation noise, but also merges close pinwheel pairs: on noise-free random
@@ -111,12 +111,18 @@ def summarize(
     why); codes: (B, K); x, x_hat: (B, D); pool_matrix: (n_pools, K), used for the pool
     statistics of the codes, and for the within/between-pool filter similarity when K = N.
     Each `why_no_*` key holds, in words, why a group of measures is None (None when they apply).
+    The sparsity measures (and `live_fraction`) follow the activity rule of `sparsity`: on the
+    first ACTIVITY_SAMPLES codes (`sparsity_samples` says how many), with the run's
+    `activity_threshold`, as the Sparsity page measures them; codes come in the order of the
+    training samples.
     """
     f = as_numpy(filters)
     if f.ndim == 4 and f.shape[1] == 1:
         f = f[:, 0]
     z = as_numpy(codes)
     z = z.reshape(z.shape[0], -1)
+    zs = activity_samples(z)  # the sparsity measures' fixed samples
+    t = activity_threshold(zs)
     P = None if pool_matrix is None else as_numpy(pool_matrix)
     why_no_orientation = None
     if f.ndim == 3:
@@ -129,12 +135,13 @@ def summarize(
         "n_samples": int(z.shape[0]),
         "n_units": int(z.shape[1]),
         "n_filters": int(f.shape[0]),
-        "live_fraction": live_fraction(z),
+        "live_fraction": live_fraction(zs, t),
         "mean_selectivity": mean_selectivity(sel) if sel is not None else None,
         "explained_variance": explained_variance(x, x_hat),
     }
-    sparsity = sparsity_summary(z, P if P is not None and P.shape[1] == z.shape[1] else None)
+    sparsity = sparsity_summary(zs, P if P is not None and P.shape[1] == z.shape[1] else None, t)
     out.update({k: v for k, v in sparsity.items() if k not in ("n_samples", "n_units")})
+    out["sparsity_samples"] = int(zs.shape[0])
 
     has_map = map_shape is not None and int(map_shape[0]) * int(map_shape[1]) == f.shape[0]
     if map_shape is not None and not has_map:

@@ -7,9 +7,13 @@
 - group (pool) norms √(Σᵢ P[j, i] zᵢ²), the quantity the group-sparsity penalty sums
   (Kavukcuoglu et al., CVPR 2009; Hyvärinen & Hoyer 2001).
 
-Activity rule: a unit is active when |z| > threshold. The default threshold is 1e-3 times the
-largest |z| in the batch (0 when the batch is all zero), so tiny non-zero values left by a solver
-do not count; pass `threshold=0.0` for the exact L0.
+Activity rule, one for every run and every view (`activity_threshold`): a unit is active on a
+sample when |z| > threshold, where a run's threshold is REL_THRESHOLD (10⁻³) times the largest |z|
+it produces on its first ACTIVITY_SAMPLES training samples (0 when those codes are all zero), so
+tiny non-zero values left by a solver do not count. The report, the Sparsity page and its
+comparison table all measure a run by this rule on those same samples, so the same run shows the
+same numbers everywhere; two runs compared side by side each keep their own threshold. Pass
+`threshold=0.0` for the exact L0.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ import torch
 
 from .orientation import as_numpy
 
-REL_THRESHOLD = 1e-3  # default activity threshold, relative to max |z| in the batch
+REL_THRESHOLD = 1e-3  # activity threshold, relative to the run's largest |z| on its fixed samples
+ACTIVITY_SAMPLES = 2000  # the fixed samples: a run's first ACTIVITY_SAMPLES training samples
+ACTIVITY_RULE = (  # the rule in words, for the pages
+    f"a unit counts as active on a patch when |z| > 10⁻³ × the largest |z| the run produces on "
+    f"the first {ACTIVITY_SAMPLES} of its training patches")
 
 
 def _codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -31,14 +39,29 @@ def _codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
     return z
 
 
-def default_threshold(codes: np.ndarray | torch.Tensor) -> float:
-    """REL_THRESHOLD · max |z| over the batch."""
-    z = _codes(codes)
+def activity_samples(codes: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The rows the activity rule is measured on: the first ACTIVITY_SAMPLES of codes (B, K)
+    given in the order of the run's training samples. (min(B, ACTIVITY_SAMPLES), K)."""
+    return _codes(codes)[:ACTIVITY_SAMPLES]
+
+
+def activity_threshold(codes: np.ndarray | torch.Tensor) -> float:
+    """The activity threshold of a run, the one rule every view uses: REL_THRESHOLD · max |z|
+    over `activity_samples(codes)`, 0 when they are all zero.
+
+    codes: (B, K), the run's codes of its training samples in their order; only the first
+    ACTIVITY_SAMPLES rows count, so passing more rows (the report encodes 5000) gives the same
+    threshold as passing exactly those.
+    """
+    z = activity_samples(codes)
     return float(REL_THRESHOLD * np.abs(z).max()) if z.size else 0.0
 
 
+default_threshold = activity_threshold  # the name older code imports
+
+
 def _active(z: np.ndarray, threshold: float | None) -> np.ndarray:
-    t = default_threshold(z) if threshold is None else float(threshold)
+    t = activity_threshold(z) if threshold is None else float(threshold)
     return np.abs(z) > t
 
 
@@ -130,20 +153,28 @@ def sparsity_summary(
 ) -> dict[str, float | int | None]:
     """Scalar summary of a batch of codes (B, K); None where a value is undefined.
 
-    Keys: n_samples, n_units, threshold, mean_l0, mean_l0_fraction (mean L0 / K),
-    mean_firing_frequency, max_firing_frequency, dead_fraction, hoyer (mean over non-zero samples),
-    mean_abs; with a pool matrix also n_pools, mean_active_pools (pools whose norm exceeds the
-    threshold) and pool_hoyer (Hoyer's sparseness of the pool norms).
+    `threshold` defaults to `activity_threshold(codes)` (the run's rule when codes are its own
+    training samples in order); pass another run's codes with that run's own threshold.
+    Keys: n_samples, n_units, threshold, mean_l0 (mean number of active units per sample, of
+    n_units), mean_l0_fraction (mean L0 / K), zero_code_fraction (samples with no active unit),
+    mean_l0_nonzero (mean L0 of the other samples), mean_firing_frequency, max_firing_frequency,
+    dead_fraction, hoyer (mean over non-zero samples), mean_abs; with a pool matrix also n_pools,
+    mean_active_pools (pools whose norm exceeds the threshold) and pool_hoyer (Hoyer's
+    sparseness of the pool norms).
     """
     z = _codes(codes)
-    t = default_threshold(z) if threshold is None else float(threshold)
+    t = activity_threshold(z) if threshold is None else float(threshold)
     freq = firing_frequency(z, t)
+    l0 = active_count(z, t)
+    some = l0[l0 > 0]
     out: dict[str, float | int | None] = {
         "n_samples": int(z.shape[0]),
         "n_units": int(z.shape[1]),
         "threshold": t,
-        "mean_l0": float(active_count(z, t).mean()) if z.size else None,
-        "mean_l0_fraction": float(active_count(z, t).mean() / z.shape[1]) if z.size else None,
+        "mean_l0": float(l0.mean()) if z.size else None,
+        "mean_l0_fraction": float(l0.mean() / z.shape[1]) if z.size else None,
+        "zero_code_fraction": float((l0 == 0).mean()) if z.size else None,
+        "mean_l0_nonzero": float(some.mean()) if some.size else None,
         "mean_firing_frequency": float(freq.mean()) if z.size else None,
         "max_firing_frequency": float(freq.max()) if z.size else None,
         "dead_fraction": float((freq <= 0).mean()) if z.size else None,

@@ -197,3 +197,31 @@ def test_held_out_data_adds_the_models_evaluation():
         assert out[f"test_{k}"] == pytest.approx(v, rel=1e-5), k
     empty = analyze_model(model, x, x_test=x_test[:0])  # an empty split is no split
     assert empty["why_no_test"] == "the data has no held-out split" and "test_loss" not in empty
+
+
+def test_sparsity_measures_follow_the_one_activity_rule(monkeypatch):
+    """The report counts active units as the Sparsity page does: on the first ACTIVITY_SAMPLES
+    codes, at the run's threshold; more encoded samples do not change those numbers."""
+    from sparse_models.analysis import sparsity
+
+    monkeypatch.setattr(sparsity, "ACTIVITY_SAMPLES", 4)
+    _, filters = _map_filters()
+    z = np.zeros((6, 256))
+    z[0, :3] = 1.0  # 3 active units
+    z[1, 0] = 2.0  # 1 active unit; sets the threshold 2e-3
+    z[2, 5] = 1e-3  # below the threshold: an all-zero code
+    # z[3] all zero; rows 4 and 5 are past the fixed samples: every unit, and a larger |z|
+    z[4:] = 50.0
+    x = np.ones((6, PATCH * PATCH))
+    out = summarize(filters, MAP, z, x, x, periodic=True)
+    _check_plain(out)
+    assert out["n_samples"] == 6 and out["sparsity_samples"] == 4
+    assert out["threshold"] == pytest.approx(2e-3)
+    assert out["mean_l0"] == pytest.approx(1.0)  # (3 + 1 + 0 + 0) / 4
+    assert out["mean_l0_fraction"] == pytest.approx(1.0 / 256)
+    assert out["zero_code_fraction"] == pytest.approx(0.5)
+    assert out["mean_l0_nonzero"] == pytest.approx(2.0)
+    assert out["dead_fraction"] == pytest.approx(253 / 256)
+    assert out["live_fraction"] == pytest.approx(3 / 256)  # 1 − dead, on the same samples
+    same = sparsity.sparsity_summary(z[:4])
+    assert all(out[k] == pytest.approx(same[k]) for k in ("mean_l0", "threshold", "hoyer"))

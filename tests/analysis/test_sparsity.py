@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from sparse_models.analysis import sparsity
 from sparse_models.analysis.sparsity import (
+    ACTIVITY_RULE,
+    ACTIVITY_SAMPLES,
+    REL_THRESHOLD,
     activation_histogram,
     active_count,
+    activity_samples,
+    activity_threshold,
     dead_units,
     default_threshold,
     firing_frequency,
@@ -108,3 +114,59 @@ def test_pool_clustering_tells_clustered_from_scattered_activity():
     spread = np.zeros((1, 16))
     spread[0, [0, 2, 8, 10]] = 1.0  # one unit in each pool: nothing to gain by clustering
     assert pool_clustering(spread, P, threshold=0.5, n_perm=20)["ratio"] >= 1.0
+
+
+# --- the one activity rule ------------------------------------------------------------------
+
+
+def test_the_rule_is_a_thousandth_of_the_largest_code_on_the_fixed_samples():
+    assert REL_THRESHOLD == 1e-3 and ACTIVITY_SAMPLES == 2000
+    assert activity_threshold(CODES) == pytest.approx(3e-3)  # 1e-3 × |3.0|
+    assert activity_threshold(-CODES) == pytest.approx(3e-3)  # |z|: the sign does not matter
+    assert activity_threshold(np.zeros((4, 3))) == 0.0  # nothing active, not everything
+    assert active_count(np.zeros((4, 3))).tolist() == [0, 0, 0, 0]
+    assert default_threshold is activity_threshold  # the old name is the same rule
+    assert "10⁻³ × the largest |z|" in ACTIVITY_RULE and "first 2000" in ACTIVITY_RULE
+
+
+def test_only_the_first_fixed_samples_set_the_threshold():
+    """A run's threshold is its own: rows past the fixed samples (the report encodes 5000) do
+    not move it, so 2000 codes and 5000 codes of the same run give the same threshold."""
+    z = np.zeros((ACTIVITY_SAMPLES + 3, 2))
+    z[0, 0] = 2.0
+    z[ACTIVITY_SAMPLES - 1, 1] = -4.0  # the last fixed sample: counts
+    z[ACTIVITY_SAMPLES:, :] = 1000.0  # past the fixed samples: does not
+    assert activity_samples(z).shape == (ACTIVITY_SAMPLES, 2)
+    assert activity_threshold(z) == pytest.approx(4e-3)
+    assert activity_threshold(z) == activity_threshold(z[:ACTIVITY_SAMPLES])
+    assert activity_threshold(torch.tensor(z)) == pytest.approx(4e-3)
+
+
+def test_the_rule_means_the_same_at_any_scale():
+    """Two runs whose codes differ only in scale count the same units as active."""
+    big = CODES * 250.0
+    assert activity_threshold(big) == pytest.approx(0.75)
+    assert active_count(big).tolist() == active_count(CODES).tolist() == [2, 0, 1]
+    assert sparsity_summary(big)["mean_l0"] == sparsity_summary(CODES)["mean_l0"]
+
+
+def test_summary_with_the_rule_and_with_another_runs_threshold():
+    s = sparsity_summary(CODES)
+    assert s["threshold"] == pytest.approx(3e-3)
+    assert s["mean_l0"] == pytest.approx(1.0)  # (2 + 0 + 1) / 3
+    assert s["zero_code_fraction"] == pytest.approx(1 / 3)  # sample 1 is all zero
+    assert s["mean_l0_nonzero"] == pytest.approx(1.5)  # (2 + 1) / 2
+    # measured at another run's (larger) threshold, as a comparison with that run would not
+    t = sparsity_summary(CODES, threshold=1.5)
+    assert t["threshold"] == 1.5 and t["mean_l0"] == pytest.approx(2 / 3)  # 2.0 and 3.0
+    assert t["zero_code_fraction"] == pytest.approx(1 / 3)
+    nothing = sparsity_summary(np.zeros((2, 3)))
+    assert nothing["zero_code_fraction"] == 1.0 and nothing["mean_l0_nonzero"] is None
+
+
+def test_the_rule_reads_the_module_constants(monkeypatch):
+    """The fixed samples and the fraction are one setting each, read where the rule is."""
+    monkeypatch.setattr(sparsity, "ACTIVITY_SAMPLES", 1)
+    monkeypatch.setattr(sparsity, "REL_THRESHOLD", 0.5)
+    assert activity_threshold(CODES) == pytest.approx(1.0)  # 0.5 × |2.0| in row 0 only
+    assert active_count(CODES).tolist() == [1, 0, 1]
