@@ -95,17 +95,22 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     from .presets import build_run_config, default_sections, parse_overrides, run_config_sections
     from .training.pipeline import execute_run
-    from .training.runs import create_run, load_run
+    from .training.runs import check_resumable, create_run, load_run, read_run_config
 
     command = "python -m sparse_models " + shlex.join(argv)
     overrides = parse_overrides(args.overrides)
     if args.resume is not None:
         if overrides or args.init_from:
             raise CLIError("--resume continues a run as it was: it takes no --set or --init-from")
-        run = load_run(args.resume)
-        config, run_dir = run.config, Path(args.resume)
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise CLIError(f"no run folder at {run_dir}")
+        config = read_run_config(run_dir)
         if config.model != args.model:
             raise CLIError(f"{run_dir} is a {config.model} run, not {args.model}")
+        if check_resumable(run_dir, config) is None:
+            print(f"{run_dir.name} stopped before its first checkpoint: starting it over in the "
+                  f"same folder", file=sys.stderr)
     else:
         base = None
         parent = None

@@ -25,7 +25,9 @@ from .pipeline import execute_run
 from .runs import (
     RunConfig,
     RunError,
+    RunLock,
     RunWriter,
+    check_resumable,
     create_run,
     default_runs_dir,
     parent_parameters,
@@ -114,6 +116,7 @@ class JobManager:
                 config = read_run_config(run_dir)
             else:
                 read_run_config(run_dir)  # must be a run folder
+            check_resumable(run_dir, config)  # a damaged checkpoint: refused, nothing written
         elif config is None:
             raise ValueError("submit needs a config (or resume_dir)")
         device = resolve_device(config.train.device)
@@ -131,6 +134,9 @@ class JobManager:
                 if busy:
                     raise RunError(f"{run_dir.name} is already being trained "
                                    f"(job {busy[0].status.id})")
+                # Trained by another process (e.g. the CLI)? Probed only when no job of ours
+                # is on it, so the probe never races our own job's lock.
+                RunLock(run_dir).acquire().release()
             else:
                 run_dir = create_run(config, self.runs_dir, name, state="queued")
             disk = RunWriter(run_dir).update_status(state="queued", pid=os.getpid(),

@@ -25,13 +25,16 @@ from ..models.base import SparseModel
 from .health import assess
 from .runs import (
     CHECKPOINT_FILE,
+    Checkpoint,
     RunConfig,
     RunError,
+    RunLock,
     RunWriter,
+    check_resumable,
     check_weights_fit,
     parent_parameters,
-    read_checkpoint,
     read_snapshots,
+    remove_orphaned_temporaries,
     restore_rng,
 )
 from .trainer import StepInfo, TrainingDiverged, make_optimizer, resolve_device, train
@@ -66,18 +69,36 @@ def execute_run(
     on_progress(info, filters): on every log step; `filters` (N, h, w) is the newest snapshot,
       or the current filters when none was sent for `PROGRESS_FILTERS_EVERY_S`, else None.
       A fresh run also reports step 0 (empty metrics, the initial filters) before training.
-    A shipped run folder is refused (RunError) unless `allow_shipped`.
+    A shipped run folder is refused (RunError) unless `allow_shipped`. So are, before any file
+    of the run changes: a run another writer holds (`RunLock`), and a resume whose checkpoint is
+    damaged, past the run's steps, or does not fit (`check_resumable`).
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"no run folder at {run_dir}; make one with create_run first")
     writer = RunWriter(run_dir, allow_shipped)
+    with RunLock(run_dir):  # one writer per run; RunError before anything is touched
+        remove_orphaned_temporaries(run_dir)
+        # A resume checks its checkpoint in full first: a damaged one changes no file.
+        ckpt = check_resumable(run_dir, config) if resume else None
+        return _run_locked(config, run_dir, writer, should_stop, on_progress, init_from, ckpt)
+
+
+def _run_locked(
+    config: RunConfig,
+    run_dir: Path,
+    writer: RunWriter,
+    should_stop: Callable[[], bool] | None,
+    on_progress: ProgressCallback | None,
+    init_from: Path | str | None,
+    ckpt: Checkpoint | None,
+) -> str:
     stop = should_stop or (lambda: False)
     writer.update_status(state="running", error=None, traceback=None, pid=os.getpid(),
                          host=socket.gethostname(), started=_now_iso(),
                          total_steps=config.train.steps)
     try:
-        return _execute(config, run_dir, writer, stop, on_progress, init_from, resume)
+        return _execute(config, run_dir, writer, stop, on_progress, init_from, ckpt)
     except Exception as exc:
         known = (RunError, ConfigError, DataError, TrainingDiverged)
         message = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
@@ -102,7 +123,7 @@ def _execute(
     stop: Callable[[], bool],
     on_progress: ProgressCallback | None,
     init_from: Path | str | None,
-    resume: bool,
+    ckpt: Checkpoint | None,
 ) -> str:
     tcfg = config.train
     device = resolve_device(tcfg.device)
@@ -121,11 +142,7 @@ def _execute(
     snap_steps: list[int] = []
     snap_filters: list[np.ndarray] = []
     ckpt_path = run_dir / CHECKPOINT_FILE
-    if resume and ckpt_path.exists():
-        ckpt = read_checkpoint(run_dir)
-        if ckpt.step > tcfg.steps:
-            raise RunError(f"{ckpt_path} is at step {ckpt.step}, past train.steps={tcfg.steps}; "
-                           f"raise train.steps to continue this run")
+    if ckpt is not None:
         _load_state(model, ckpt.model_state, ckpt_path)
         optimizer.load_state_dict(ckpt.optimizer_state)
         restore_rng(ckpt.rng)

@@ -222,7 +222,7 @@ def test_init_from_is_checked_at_submit_and_used(manager, runs_dir):
 def test_resuming_a_run_twice_at_once_is_refused(manager, runs_dir):
     path = create_run(config(LONG), runs_dir, name="busy")
     job = manager.submit(None, resume_dir=path)
-    with pytest.raises(RunError, match="already being trained"):
+    with pytest.raises(RunError, match="being trained"):
         manager.submit(None, resume_dir=path)
     manager.stop(job)
     assert manager.wait(job, timeout=5).state == "stopped"

@@ -6,12 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ...config import ConfigError
 from ...data import Dataset, load_dataset
 from ...models import build_model
 from ...models.base import Layout, SparseModel
-from .checkpoints import _read_safetensors, check_weights_fit, read_checkpoint, read_snapshots
+from .checkpoints import (
+    Checkpoint,
+    _read_safetensors,
+    check_weights_fit,
+    read_checkpoint,
+    read_snapshots,
+)
 from .format import (
     ANALYSIS_FILE,
     CHECKPOINT_FILE,
@@ -161,3 +168,27 @@ def parent_parameters(config: RunConfig, parent_dir: Path | str,
     state = {k: v.detach() for k, v in theirs.items()}
     check_weights_fit(model, state, parent_dir / WEIGHTS_FILE, only=mine)
     return state
+
+
+def check_resumable(run_dir: Path | str, config: RunConfig) -> Checkpoint | None:
+    """The run's checkpoint, checked in full before anything in the folder is touched: readable,
+    at a step within the run, with tensors that fit the model and are finite (optimiser state
+    too). None when the run has no checkpoint (it stopped before its first one: a resume starts
+    it over). RunError in words otherwise."""
+    run_dir = Path(run_dir)
+    path = run_dir / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    ckpt = read_checkpoint(run_dir)
+    if not 0 <= ckpt.step <= config.train.steps:
+        raise RunError(f"{path} is at step {ckpt.step}, outside this run's 0..{config.train.steps} "
+                       f"steps; raise train.steps to continue it")
+    model = build_model(config.model, config.model_config)
+    check_weights_fit(model, ckpt.model_state, path)
+    for values in ckpt.optimizer_state.get("state", {}).values():
+        for name, v in values.items():
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(
+                    torch.isfinite(v).all()):
+                raise RunError(f"{path}: the optimiser's {name} holds NaN or infinite values; "
+                               f"the checkpoint is damaged")
+    return ckpt
