@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import signal
 import sys
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, argv) or 0)
     except _user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MemoryError, RecursionError, OverflowError) as exc:  # absurd sizes that got through
+        print(f"error: the settings ask for more than this machine can do "
+              f"({type(exc).__name__}: {str(exc)[:200]})", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -236,8 +241,9 @@ def cmd_analyze(args: argparse.Namespace, argv: list[str]) -> int:
         raise CLIError(f"--samples must be at least 100, got {args.samples}")
     kwargs = {"max_samples": args.samples}
     if args.smooth is not None:
-        if args.smooth < 0:
-            raise CLIError(f"--smooth must be non-negative, got {args.smooth}")
+        if not math.isfinite(args.smooth) or not 0 <= args.smooth <= 100:
+            raise CLIError(f"--smooth must be a number from 0 to 100 (map units), got "
+                           f"{args.smooth}")
         kwargs["smooth_sigma"] = args.smooth
     result = analyze_run(args.run, **kwargs)
     if args.json:

@@ -83,7 +83,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if dataclasses.is_dataclass(value):
             return value
         if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+            raise ConfigError(f"{key} must be a mapping, got {_short(value)}")
         return from_dict(tp, value, where=key + ".")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -96,10 +96,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 return _coerce(a, value, key)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {_short(value)}")
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
+            raise ConfigError(f"{key} must be a list, got {_short(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(args[0], v, key) for v in value)
         if args and len(args) != len(value):
@@ -107,25 +107,44 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return tuple(_coerce(a, v, key) for a, v in zip(args or [Any] * len(value), value, strict=True))
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}; got {value!r}")
+            raise ConfigError(f"{key} must be one of {', '.join(map(repr, args))}; got {_short(value)}")
         return value
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
+        raise ConfigError(f"{key} must be true or false, got {_short(value)}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or (isinstance(value, float) and not math.isfinite(value))
+                or int(value) != value):
+            raise ConfigError(f"{key} must be an integer, got {_short(value)}")
+        if abs(int(value)) > MAX_INT:
+            raise ConfigError(f"{key} is far too large ({_short(value)})")
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
+            raise ConfigError(f"{key} must be a number, got {_short(value)}")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{key} is far too large ({_short(value)})") from None
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
+            raise ConfigError(f"{key} must be a string, got {_short(value)}")
         return value
     return value
+
+
+MAX_INT = 2**63 - 1  # no setting needs more; larger integers are refused, not computed with
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters (a crafted value may be megabytes long)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return "an integer of thousands of digits"
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def parse_value(text: str) -> Any:
@@ -141,6 +160,10 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError("a value is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ConfigError(f"a value cannot be read: {exc}") from None
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

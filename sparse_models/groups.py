@@ -24,6 +24,7 @@ import torch
 from .config import check, setting
 
 GroupKind = Literal["none", "blocks", "neighbourhood", "list"]
+MAX_UNITS = 4096  # units on one map: e.g. 64×64 (a dense pool matrix of at most 64 MB)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class GroupSpec:
         check(len(self.map_shape) == 2 and all(int(s) >= 1 for s in self.map_shape),
               f"map_shape must be two positive integers, got {self.map_shape!r}")
         rows, cols = self.map_shape
+        check(rows * cols <= MAX_UNITS,
+              f"a {rows}×{cols} map has {rows * cols} units; the limit is {MAX_UNITS} (its "
+              f"dense pool matrix grows as the square of the units)")
         check(isinstance(self.size, int) and self.size >= 1,
               f"group size must be a positive integer, got {self.size!r}")
         check(isinstance(self.stride, int) and self.stride >= 1,

@@ -89,11 +89,18 @@ def read_checkpoint(run_dir: Path) -> Checkpoint:
     path = Path(run_dir) / CHECKPOINT_FILE
     tensors, meta = _read_safetensors(path)
     try:
-        step = int(meta["step"])
-        opt_meta = json.loads(meta["optimizer"])
-        extra = json.loads(meta.get("extra", "{}"))
-    except (KeyError, ValueError) as exc:
-        raise RunError(f"{path} has no valid checkpoint metadata ({exc})") from exc
+        return _checkpoint(tensors, meta)
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+        raise RunError(f"{path} has no valid checkpoint metadata ({type(exc).__name__}); the "
+                       f"checkpoint is damaged") from exc
+
+
+def _checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Checkpoint:
+    step = int(meta["step"])
+    opt_meta = json.loads(meta["optimizer"])
+    extra = json.loads(meta.get("extra", "{}"))
+    if not isinstance(opt_meta, dict) or not isinstance(extra, dict):
+        raise ValueError("metadata is not a mapping")
     model_state, rng, opt_tensors = {}, {}, {}
     for k, v in tensors.items():
         kind, _, rest = k.partition(".")
@@ -109,7 +116,7 @@ def read_checkpoint(run_dir: Path) -> Checkpoint:
         state.setdefault(int(idx), {})[name] = v
     for idx, values in opt_meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(values)
-    optimizer_state = {"state": state, "param_groups": opt_meta["param_groups"]}
+    optimizer_state = {"state": state, "param_groups": list(opt_meta["param_groups"])}
     return Checkpoint(step, model_state, optimizer_state, rng, extra)
 
 

@@ -260,6 +260,9 @@ def read_json(path: Path, what: str = "") -> Any:
     except json.JSONDecodeError as exc:
         raise RunError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); "
                        f"the file is corrupt") from exc
+    except (RecursionError, ValueError) as exc:  # nested too deeply; numbers of 100k digits
+        raise RunError(f"{path} cannot be read as a run file (nested too deeply or a number "
+                       f"too long); the file is corrupt") from exc
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -273,7 +276,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     for line in text.splitlines():
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # a cut-off or damaged line
             continue
         if isinstance(rec, dict) and isinstance(rec.get("step"), int):
             out.append(rec)

@@ -101,10 +101,18 @@ class LoadedRun:
         return data if isinstance(data, dict) else {}
 
     def write_analysis(self, data: dict[str, Any], allow_shipped: bool = False) -> bool:
-        """Cache analysis results; returns False (writes nothing) for shipped runs or when the
-        folder cannot be written, so a read-only install still works, just uncached."""
+        """Cache analysis results; returns False (writes nothing) for shipped runs, when the
+        folder cannot be written (a read-only install still works, just uncached), or when an
+        existing cache file is damaged (no file of the run is changed by reading it)."""
         if self.shipped and not allow_shipped:
             return False
+        path = self.path / ANALYSIS_FILE
+        if path.exists():
+            try:
+                if not isinstance(read_json(path), dict):
+                    return False
+            except RunError:  # a damaged cache is left as it is (it may be evidence)
+                return False
         try:
             RunWriter(self.path, allow_shipped).write_analysis(data)
         except (OSError, RunError):

@@ -150,7 +150,12 @@ def create_run(config: RunConfig, runs_dir: Path | str | None = None, name: str 
     """
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     _check_writable(root, allow_shipped)
-    root.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise RunError(f"{root} is a file, not a folder for runs; name a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot make the runs folder {root}: {exc.strerror or exc}") from exc
     if name is not None:
         path = root / (sanitize_run_name(name) if is_shipped(root) else check_run_name(name))
         try:
