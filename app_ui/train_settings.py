@@ -6,6 +6,7 @@ starting run keeps its own values) and returns plain dicts for `build_run_config
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any
 
@@ -126,18 +127,46 @@ def pool_preview_ui(spec: GroupSpec) -> None:
                f"around the centre unit.")
 
 
+def _link_value(label: str, key: str, default: float, integer: bool) -> float:
+    """The field's value from the page's URL when it holds a usable number, else `default`. A
+    value that is no number at all (`1e400`, `nan`, text) is dropped with a message: a bad link
+    costs that one value, not the page. (Streamlit's own URL binding would raise on `1e400`.)"""
+    if key not in st.query_params:
+        return default
+    raw = st.query_params[key]
+    try:
+        value = float(raw)
+        ok = math.isfinite(value) and abs(value) < 1e15 and (not integer or value == int(value))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if ok:
+        return int(value) if integer else value
+    del st.query_params[key]
+    st.warning(plain(f"The link's value for {label} ({str(raw)[:40]}) is not a usable "
+                     f"{'whole number' if integer else 'number'}; the default is shown."))
+    return default
+
+
 def checked_number(label: str, value: float, lo: float | None, hi: float | None, key: str,
                    problems: list[str], integer: bool = False, step: float | None = None,
                    help: str | None = None, disabled: bool = False) -> float:
     """A number input that accepts whatever is typed and says in words when it is outside
     [lo, hi]: the value is then added to `problems` (Start stays disabled) instead of being
-    silently replaced by the last valid one."""
+    silently replaced by the last valid one. Its value is kept in the page's URL."""
+    default = int(value) if integer else float(value)
+    if key not in st.session_state:
+        st.session_state[key] = _link_value(label, key, default, integer)
     if integer:
-        widget = st.number_input(label, value=int(value), step=int(step or 1), key=key,
-                                 bind="query-params", help=help, disabled=disabled)
+        widget = st.number_input(label, step=int(step or 1), key=key, help=help,
+                                 disabled=disabled)
     else:
-        widget = st.number_input(label, value=float(value), step=step, format="%g", key=key,
-                                 bind="query-params", help=help, disabled=disabled)
+        widget = st.number_input(label, step=step, format="%g", key=key, help=help,
+                                 disabled=disabled)
+    widget = int(widget) if integer else float(widget)
+    if widget == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(widget)
     info = FieldInfo(name=label, type=int if integer else float, default=value, label=label,
                      min=lo, max=hi)
     try:
@@ -146,7 +175,7 @@ def checked_number(label: str, value: float, lo: float | None, hi: float | None,
         if not disabled:
             st.error(str(exc))
             problems.append(label)
-    return int(widget) if integer else float(widget)
+    return widget
 
 
 def _input_for(info: FieldInfo, value: Any, key: str, problems: list[str],

@@ -245,7 +245,9 @@ def _execute(
         take_snapshot(result.step)
     save_progress(result.step)
     writer.save_weights(model, result.step)
-    initial = snap_filters[0] if snap_steps and snap_steps[0] == 0 else None
+    # "Still at its random start" only means something for a run that began from random weights.
+    fresh_start = init_from is None and config.parent is None
+    initial = snap_filters[0] if fresh_start and snap_steps and snap_steps[0] == 0 else None
     health = assess(model, ds.x, initial)
     total = elapsed()
     session_steps = result.step - start_step
