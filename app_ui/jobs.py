@@ -124,6 +124,13 @@ def rerun_if_newly_finished(manager: JobManager | None = None) -> None:
         st.rerun(scope="app")
 
 
+def _stop_job(job_id: str) -> None:
+    try:
+        job_manager().stop(job_id)
+    except KeyError:  # already cleared
+        pass
+
+
 def jobs_sidebar_ui() -> None:
     """Device line and the list of training jobs, refreshed every second while one runs."""
     st.caption(device_label())
@@ -140,6 +147,11 @@ def jobs_sidebar_ui() -> None:
         for s in jobs[:MAX_LISTED_JOBS]:
             st.progress(min(1.0, max(0.0, s.progress)),
                         text=f"**{plain(s.name)}**: {short_progress_text(s)}")
+            if not s.done:  # every job its own control, whatever tab started it
+                st.button("Cancel" if s.state == "queued" else "Stop", key=f"job_stop_{s.id}",
+                          on_click=_stop_job, args=(s.id,),
+                          help=f"{'Cancel' if s.state == 'queued' else 'Stop'} {s.name}; a "
+                               f"stopped run keeps its checkpoint and can be resumed.")
             if s.state == "failed" and s.error:
                 st.caption(plain(f"Failed: {s.error}"))
         if len(jobs) > MAX_LISTED_JOBS:

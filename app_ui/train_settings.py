@@ -197,6 +197,8 @@ def _input_for(info: FieldInfo, value: Any, key: str, problems: list[str],
         return checked_number(label, float(value), info.min, info.max, key, problems,
                               step=step, help=help_, disabled=disabled)
     if tp is str:
+        if not info.url:  # e.g. a path on the server's disk: typed here, never from a link
+            return st.text_input(label, value or "", key=key, help=help_, disabled=disabled)
         return st.text_input(label, value or "", key=key, bind="query-params", help=help_,
                              disabled=disabled)
     return value  # a field the form does not edit (e.g. a list of image names) keeps its value
@@ -234,9 +236,11 @@ def data_ui(base: dict[str, Any], locked: bool, k: str, problems: list[str]) -> 
     """The data source and its own settings (from the source's config)."""
     sources = list(available_sources())
     current = base.get("source", sources[0])
+    # No format_func: the URL keeps the option as shown, and a link must name the source.
     source = st.selectbox("Data", sources, index=sources.index(current) if current in sources
                           else 0, key=f"{k}_source", bind="query-params",
-                          format_func=lambda s: f"{s}: {get_source(s).description}")
+                          help="; ".join(f"{n}: {get_source(n).description}" for n in sources))
+    st.caption(get_source(source).description)
     if source != current:
         base = switch_source(base, source)
     out = {"source": source}

@@ -7,7 +7,7 @@ import streamlit as st
 
 import app_ui
 from app_ui import analysis, replay
-from app_ui.widgets import fmt
+from app_ui.widgets import fmt, plain
 from sparse_models.analysis import firing_frequency
 from sparse_models.plotting import filter_figure, filter_grid_figure
 
@@ -83,6 +83,8 @@ rows, cols = run.map_shape
 n_units = rows * cols
 
 steps, snaps, snap_kind = analysis.snapshots(ref.path, ref.stamp)
+if (problem := analysis.snapshots_problem(ref.path)) is not None:
+    st.warning(plain(f"The replay is unavailable: {problem}"))
 labels = replay.replay_labels(steps, run.weights_step)
 playing = replay.playing(labels, TIME_KEY, PLAY_KEY)
 

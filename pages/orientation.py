@@ -12,7 +12,7 @@ import streamlit as st
 
 import app_ui
 from app_ui import analysis, replay
-from app_ui.widgets import fmt
+from app_ui.widgets import fmt, plain
 from sparse_models.plotting import orientation_map_figure, power_spectrum_figure
 
 PI = math.pi
@@ -79,6 +79,8 @@ if not analysis.has_pools(ref):
 
 run = ref.load()
 steps, _, _ = analysis.snapshots(ref.path, ref.stamp)
+if (problem := analysis.snapshots_problem(ref.path)) is not None:
+    st.warning(plain(f"The replay is unavailable: {problem}"))
 labels = replay.replay_labels(steps, run.weights_step)
 playing = replay.playing(labels, TIME_KEY, PLAY_KEY)
 

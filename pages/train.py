@@ -85,15 +85,17 @@ def _show_run(name: str) -> None:
 
 
 def followed_job() -> JobStatus | None:
-    """The job this page shows: the one started here, else the newest running, else newest."""
+    """The job this page shows: the one started here, else the newest running one, else the
+    newest queued, else the newest."""
     manager = app_ui.job_manager()
     job_id = st.session_state.get(JOB_KEY)
     jobs = manager.jobs()
     for j in jobs:
         if j.id == job_id:
             return j
-    running = [j for j in jobs if not j.done]
-    return (running or jobs or [None])[0]
+    running = [j for j in jobs if j.state == "running"]
+    queued = [j for j in jobs if j.state == "queued"]
+    return (running or queued or jobs or [None])[0]
 
 
 # --- the live panel -------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def check(cond: bool, message: str) -> None:
 def setting(default: Any = dataclasses.MISSING, *, label: str, help: str = "",
             min: float | None = None, max: float | None = None, step: float | None = None,
             when: dict[str, Any] | None = None, form: bool = True, shape: bool = False,
-            default_factory: Any = dataclasses.MISSING) -> Any:
+            url: bool = True, default_factory: Any = dataclasses.MISSING) -> Any:
     """A config field that carries what a form needs to edit it (house style 3: the config says
     what it is, the app builds its inputs from that, never from tables of field names).
 
@@ -198,7 +198,7 @@ def setting(default: Any = dataclasses.MISSING, *, label: str, help: str = "",
     form disables it); form=False: a field forms do not show (set from the data, or internal).
     """
     meta = {"label": label, "help": help, "min": min, "max": max, "step": step,
-            "when": dict(when or {}), "form": form}
+            "when": dict(when or {}), "form": form, "shape": shape, "url": url}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -219,6 +219,7 @@ class FieldInfo:
     when: dict[str, Any] = dataclasses.field(default_factory=dict)
     form: bool = True
     shape: bool = False
+    url: bool = True
 
     def applies(self, values: dict[str, Any]) -> bool:
         """Whether this field matters given the other fields' values (`when`)."""
@@ -254,7 +255,7 @@ def field_infos(cls: type) -> list[FieldInfo]:
                              label=meta.get("label") or f.name, help=meta.get("help", ""),
                              min=meta.get("min"), max=meta.get("max"), step=meta.get("step"),
                              when=dict(meta.get("when") or {}), form=meta.get("form", True),
-                             shape=meta.get("shape", False)))
+                             shape=meta.get("shape", False), url=meta.get("url", True)))
     return out
 
 

@@ -94,8 +94,10 @@ class NaturalConfig(ImagePatchesConfig):
 @dataclass(frozen=True)
 class FolderConfig(ImagePatchesConfig):
     source: ClassVar[str] = "folder"
-    folder: str = setting("", label="Image folder",
-                          help="A folder of PNG/JPEG images on the machine running the app.")
+    folder: str = setting("", label="Image folder", url=False,
+                          help="A folder of PNG/JPEG images on the machine running the app. "
+                               "Not taken from shared links: a link cannot point the app at "
+                               "a folder on its disk.")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -187,6 +187,9 @@ class JobManager:
             disk = RunWriter(job.status.run_dir).read_status()
             if state == "failed":
                 error = disk.get("error") or "failed"
+                if not job.status.run_dir.is_dir():
+                    error = (f"its run folder {job.status.run_dir} was deleted while it "
+                             f"trained; nothing was kept")
             steps_done = disk.get("steps_done")
             if isinstance(disk.get("health"), dict):
                 with self._lock:

@@ -357,6 +357,7 @@ def test_what_if_retraining_starts_from_the_current_run(lab_runs: Path) -> None:
         "The current run's weights (tiny-topo)").run()
     no_trouble(at)
     assert by_label(at.number_input, "Map rows").disabled  # the weights fix the map size
+    assert by_label(at.number_input, "Patch size (px)").disabled  # and the patch size
     by_label(at.slider, "Pool size k (k×k)").set_value(5)
     by_label(at.number_input, "Steps").set_value(10)
     at.run()
@@ -628,3 +629,85 @@ def test_failed_runs_can_be_hidden_from_the_picker(lab_runs: Path) -> None:
     at.toggle(key="runs_hide_failed").set_value(True).run()
     assert "went-wrong" not in at.selectbox(key="run").options
     assert at.selectbox(key="run").value == "tiny-topo"
+
+
+# --- bad links, damaged files, per-job controls ---------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["1e400", "nan", "abc", "7.5"])
+def test_a_link_with_an_unusable_number_keeps_the_page(lab_runs: Path, value: str) -> None:
+    at = app("../pages/train.py", train_topographic_scratch_steps=value)
+    assert not at.exception and not at.error
+    assert any("link's value for Steps" in w.value for w in at.warning)
+    assert by_label(at.number_input, "Steps").value == 2000  # the default, said so
+    assert not at.button(key="train_start").disabled
+
+
+def test_a_link_cannot_point_the_app_at_a_folder(lab_runs: Path) -> None:
+    at = app("../pages/train.py", train_topographic_scratch_source="folder",
+             train_topographic_scratch_folder_folder="/etc")
+    assert by_label(at.selectbox, "Data").value == "folder"
+    assert by_label(at.text_input, "Image folder").value == ""
+
+
+def test_text_from_files_is_shown_as_text(lab_runs: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "[click me](https:"
+    at = app("../pages/train.py")
+    by_label(at.selectbox, "Data").set_value("folder").run()
+    at.text_input(key=by_label(at.text_input, "Image folder").key).set_value(str(folder)).run()
+    shown = [e.value for e in at.error if "does not exist" in e.value]
+    assert shown and "\\[click me\\]\\(https:" in shown[0]  # escaped: no link is made
+
+
+def test_damaged_snapshots_and_status_cost_only_their_view(lab_runs: Path) -> None:
+    path = _tiny_run(lab_runs, "damaged-bits")
+    (path / "snapshots.safetensors").write_bytes(b"\x00" * 64)
+    (path / "status.json").write_text("")
+    for page in ("../pages/filters.py", "../pages/orientation.py", "../pages/sparsity.py"):
+        at = app(page, "damaged-bits")
+        assert not at.exception
+        assert not any("could not be drawn" in e.value for e in at.error), page
+    at = app("../pages/filters.py", "damaged-bits")
+    assert any("replay is unavailable" in w.value for w in at.warning)
+    assert at.get("plotly_chart")  # the filters themselves are still drawn
+
+
+def test_every_job_has_its_own_stop(lab_runs: Path) -> None:
+    from app_ui.jobs import _manager_for
+    from sparse_models.presets import build_run_config
+
+    manager = _manager_for(str(lab_runs))
+    config = build_run_config("sparse_coding", {
+        "data.n_patches": 512, "model.n_units": 16, "train.steps": 100_000,
+        "train.batch_size": 64, "train.threads": 1})
+    first = manager.submit(config, name="long-one")
+    second = manager.submit(config, name="long-two")
+    try:
+        at = app("../pages/overview.py")  # a fresh tab: it started neither job
+        keys = {b.key for b in at.button}
+        assert {f"job_stop_{first}", f"job_stop_{second}"} <= keys
+        at.button(key=f"job_stop_{first}").click().run()
+        assert manager.wait(first, timeout=30).state == "stopped"
+        assert not manager.status(second).done  # the other job goes on
+    finally:
+        manager.stop(second)
+        manager.wait(second, timeout=30)
+
+
+def test_a_job_whose_folder_is_deleted_says_so(lab_runs: Path) -> None:
+    import shutil
+
+    from app_ui.jobs import _manager_for
+    from sparse_models.presets import build_run_config
+
+    manager = _manager_for(str(lab_runs))
+    config = build_run_config("sparse_coding", {
+        "data.n_patches": 512, "model.n_units": 16, "train.steps": 100_000,
+        "train.batch_size": 64, "train.threads": 1, "train.checkpoint_every": 50})
+    job = manager.submit(config, name="vanishing")
+    deadline = time.monotonic() + 30
+    while manager.status(job).step < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shutil.rmtree(lab_runs / "vanishing")
+    done = manager.wait(job, timeout=30)
+    assert done.state == "failed" and "was deleted while it trained" in done.error

@@ -87,9 +87,12 @@ def _run_info(path: Path) -> RunInfo:
     try:
         config = read_run_config(path)
         status_path = path / STATUS_FILE
-        status = read_json(status_path) if status_path.exists() else {}
+        try:  # a damaged status costs the run its description, not its place in the list
+            status = read_json(status_path) if status_path.exists() else {}
+        except RunError:
+            status = {}
         if not isinstance(status, dict):
-            raise RunError(f"{status_path} is not a run status (expected a JSON object)")
+            status = {}
         weights = path / WEIGHTS_FILE
         if weights.exists():
             _check_safetensors_header(weights)

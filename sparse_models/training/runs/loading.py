@@ -149,11 +149,13 @@ def load_run(path: Path | str) -> LoadedRun:
     check_weights_fit(model, state, source)
     model.load_state_dict(state)
     model.eval()
-    status_path = path / STATUS_FILE
-    status = read_json(status_path) if status_path.exists() else {}
-    if not isinstance(status, dict):
-        raise RunError(f"{status_path} is not a run status (expected a JSON object)")
-    return LoadedRun(path, config, model, status, weights_step)
+    # The status only describes the run: a damaged one costs that description, not the run.
+    try:
+        status = read_json(path / STATUS_FILE) if (path / STATUS_FILE).exists() else {}
+    except RunError:
+        status = {}
+    return LoadedRun(path, config, model, status if isinstance(status, dict) else {},
+                     weights_step)
 
 
 
