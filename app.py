@@ -6,10 +6,20 @@ begins importing the heavy libraries (torch, scipy, plotly) while the first brow
 loading Streamlit's own scripts, so the first page is drawn sooner.
 """
 
+import os
 import threading
 from contextlib import asynccontextmanager
 
 import streamlit as st
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+# DNS rebinding: a web page elsewhere can make a browser on this machine send requests to
+# 127.0.0.1 under the page's own host name. Only these Host headers are served; add the names
+# people use to reach the app from other machines in $SPARSE_LAB_ALLOWED_HOSTS (comma-separated,
+# e.g. "lab.example.org,192.168.1.20").
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "::1"] + [
+    h.strip() for h in os.environ.get("SPARSE_LAB_ALLOWED_HOSTS", "").split(",") if h.strip()]
 
 
 def _warm_imports() -> None:
@@ -24,4 +34,5 @@ async def lifespan(_app):
     yield
 
 
-app = st.App("app_ui/navigation.py", lifespan=lifespan)
+app = st.App("app_ui/navigation.py", lifespan=lifespan,
+             middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=ALLOWED_HOSTS)])

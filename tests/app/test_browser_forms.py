@@ -99,3 +99,17 @@ def test_the_replay_at_step_0_shows_step_0_numbers(browser_page: Any,
     rate = page.locator(MAIN).locator('[data-testid="stMetric"]').filter(has_text="Firing rate")
     assert rate.locator('[data-testid="stMetricValue"]').inner_text().strip() == "—"
     assert math.isfinite(theta_end[unit]) and re.search(r"step 0", page.locator(MAIN).inner_text())
+
+
+def test_requests_for_another_host_name_are_refused(lab_server: AppServer) -> None:
+    """DNS rebinding: a page elsewhere cannot reach the app under its own host name."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    port = urlsplit(lab_server.url).port
+    for host, expected in ((f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200),
+                           (f"evil.example:{port}", 400)):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/_stcore/health", headers={"Host": host})
+        assert conn.getresponse().status == expected, host
+        conn.close()
