@@ -98,14 +98,19 @@ def run_picker_ui() -> RunInfo | None:
         return None
     names = [r.name for r in runs]
     current = st.session_state.get(RUN_KEY)
+    gone = None
     if current is not None and current not in names:
         del st.session_state[RUN_KEY]  # e.g. the folder was deleted: fall back to the default
+        gone = current
     # The options are the bare names: the URL keeps the option as shown, so a label with marks
     # would break links. The caption below says what the chosen run is and how it ended.
     name = st.selectbox("Run", names, index=default_run_index(runs), key=RUN_KEY,
                         bind="query-params", help="Shipped example runs and your own runs, "
                         "newest first. The choice is kept in the page's URL.")
     info = runs[names.index(name)]
+    if gone is not None and not st.session_state.pop(MANAGE_MSG_KEY + "_deleted", False):
+        st.warning(plain(f"The run {gone} is gone (its folder was deleted or renamed); showing "
+                         f"{name} instead."))
     st.caption(describe_run(info))
     if info.health == "collapsed" and info.state == "completed":
         st.warning(f"✖ This run collapsed: {'; '.join(info.health_reasons)}. What it shows is "
@@ -126,6 +131,7 @@ def _delete(path: str) -> None:
         return
     st.session_state.pop(RUN_KEY, None)
     st.session_state.pop(CONFIRM_KEY, None)
+    st.session_state[MANAGE_MSG_KEY + "_deleted"] = True  # said already: no "gone" warning
     st.session_state[MANAGE_MSG_KEY] = ("success", f"Deleted {Path(path).name}.")
 
 

@@ -17,7 +17,8 @@ REPORT_VERSION = 3  # bumped when the report's keys change: older cached entries
 
 
 def _key(run: Any, max_samples: int, smooth_sigma: float) -> str:
-    steps = run.status.get("steps_done", 0)
+    # The step the weights themselves record (the status may be damaged or out of date).
+    steps = run.weights_step if run.weights_step is not None else run.status.get("steps_done", 0)
     return f"v={REPORT_VERSION};samples={max_samples};smooth={smooth_sigma:g};step={steps}"
 
 

@@ -711,3 +711,17 @@ def test_a_job_whose_folder_is_deleted_says_so(lab_runs: Path) -> None:
     shutil.rmtree(lab_runs / "vanishing")
     done = manager.wait(job, timeout=30)
     assert done.state == "failed" and "was deleted while it trained" in done.error
+
+
+def test_a_run_deleted_behind_the_apps_back_is_reported_gone(lab_runs: Path) -> None:
+    import shutil
+
+    path = _tiny_run(lab_runs, "here-then-gone")
+    at = app("../pages/filters.py", "here-then-gone")
+    assert at.selectbox(key="run").value == "here-then-gone"
+    shutil.rmtree(path)
+    at.run()
+    assert not at.exception
+    assert any("here-then-gone is gone" in w.value.replace("\\", "") for w in at.warning)
+    assert "here-then-gone" not in at.selectbox(key="run").options
+    assert at.selectbox(key="run").value != "here-then-gone"
