@@ -319,8 +319,18 @@ BREAKAGES = {
     "weights empty": (WEIGHTS_FILE, lambda p: _write(p, b""), "corrupt"),
     "weights of another size": (CONFIG_FILE, lambda p: _write(
         p, p.read_text().replace('"n_units": 16', '"n_units": 12')), "shape"),
-    "status not JSON": (STATUS_FILE, lambda p: _write(p, "\x00\x01"), STATUS_FILE),
 }
+
+
+@pytest.mark.parametrize("damage", ["\x00\x01", "", "[1, 2]"])
+def test_a_damaged_status_costs_the_description_not_the_run(done_run, damage):
+    _write(done_run / STATUS_FILE, damage)
+    before = folder_bytes(done_run)
+    run = load_run(done_run)  # the weights and config are fine: the run opens
+    assert run.status == {} and run.weights_step is not None
+    [info] = list_runs([done_run.parent])
+    assert info.state == "completed" and info.name == done_run.name  # weights are there
+    assert folder_bytes(done_run) == before
 
 
 @pytest.mark.parametrize("case", list(BREAKAGES))
