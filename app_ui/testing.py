@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +352,57 @@ def click_nav(page: Any, title: str, timeout_ms: float = 30_000) -> None:
     nav_link(page, title).click()
     wait_rerun(page, since, timeout_ms, fragments=False)
     nav_link(page, title, current=True).wait_for(state="attached", timeout=5_000)
+
+
+# --- helpers for the AppTest page tests -------------------------------------------------------
+
+APP = str(REPO_ROOT / "app_ui" / "navigation.py")  # the main script AppTest runs
+
+
+@contextmanager
+def private_runs(runs: Path) -> Iterator[Path]:
+    """Make `runs` the app's runs folder ($SPARSE_LAB_RUNS) while the block runs; afterwards
+    stop that folder's job manager and put the old setting back."""
+    from sparse_models.training.runs import RUNS_ENV
+
+    old = os.environ.get(RUNS_ENV)
+    os.environ[RUNS_ENV] = str(runs)
+    try:
+        yield runs
+    finally:
+        from app_ui.jobs import _manager_for
+
+        _manager_for(str(runs)).shutdown(wait=True)
+        if old is None:
+            os.environ.pop(RUNS_ENV, None)
+        else:
+            os.environ[RUNS_ENV] = old
+
+
+def cli_train(runs: Path, model: str, name: str, settings: Iterable[str],
+              init_from: Path | None = None) -> Path:
+    """Train a run with the CLI, as a user would; returns its folder."""
+    from sparse_models.cli import main
+
+    args = ["train", model, "--out", str(runs), "--name", name, "--quiet"]
+    if init_from is not None:
+        args += ["--init-from", str(init_from)]
+    for s in settings:
+        args += ["--set", s]
+    assert main(args) == 0
+    return runs / name
+
+
+def open_app(page: str | None = None, timeout: float = 60, **query: str) -> Any:
+    """An AppTest of the whole app with `query` in its URL, switched to `page` (relative to the
+    main script, e.g. "../pages/filters.py")."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    return at

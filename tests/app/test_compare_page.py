@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -23,11 +22,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_ui.testing import cli_train, open_app, private_runs
 from app_ui.widgets import fmt
-from sparse_models.cli import main as cli_main
-from sparse_models.training.runs import RUNS_ENV, load_run
+from sparse_models.training.runs import load_run
 
-APP = str(Path(__file__).resolve().parents[2] / "app_ui" / "navigation.py")
 PAGE = "../pages/compare.py"
 TIMEOUT = 90  # seconds per script run: the first imports torch and analyses four runs
 TINY = ["data.n_patches=512", "train.batch_size=64", "train.log_every=5",
@@ -46,46 +44,26 @@ PINWHEEL_ROWS = {"pinwheels": "count", "pinwheels per Λ² (V1: ≈ π)": "densi
 
 @pytest.fixture(scope="module")
 def cmp_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    runs = tmp_path_factory.mktemp("compare_runs")
-    old = os.environ.get(RUNS_ENV)
-    os.environ[RUNS_ENV] = str(runs)
+    with private_runs(tmp_path_factory.mktemp("compare_runs")) as runs:
 
-    def train(model: str, name: str, *settings: str, init_from: Path | None = None) -> None:
-        args = ["train", model, "--out", str(runs), "--name", name, "--quiet"]
-        if init_from is not None:
-            args += ["--init-from", str(init_from)]
-        for s in (*TINY, *settings):
-            args += ["--set", s]
-        assert cli_main(args) == 0
+        def train(model: str, name: str, *settings: str, init_from: Path | None = None) -> None:
+            cli_train(runs, model, name, [*TINY, *settings], init_from)
 
-    train("topographic", PARENT, MAP, "model.group.size=5", f"train.steps={PARENT_STEPS}")
-    # The what-if: the parent's weights, 3×3 pools instead of 5×5, fewer steps, and a held-out
-    # split whose evaluations ("split": "test" lines) must stay out of the training curve.
-    train("topographic", CHILD, "model.group.size=3", f"train.steps={CHILD_STEPS}",
-          "data.n_test=64", "train.eval_every=10", init_from=runs / PARENT)
-    train("topographic", OTHER, MAP, "model.group.size=5", "model.seed=7",
-          f"train.steps={CHILD_STEPS}")
-    train("sparse_coding", SC, "model.n_units=64", f"train.steps={CHILD_STEPS}")
-    shutil.copytree(runs / SC, runs / ODD)
-    yield runs
-    from app_ui.jobs import _manager_for
-
-    _manager_for(str(runs)).shutdown(wait=True)
-    if old is None:
-        os.environ.pop(RUNS_ENV, None)
-    else:
-        os.environ[RUNS_ENV] = old
+        train("topographic", PARENT, MAP, "model.group.size=5", f"train.steps={PARENT_STEPS}")
+        # The what-if: the parent's weights, 3×3 pools instead of 5×5, fewer steps, and a
+        # held-out split whose evaluations ("split": "test" lines) must stay out of the
+        # training curve.
+        train("topographic", CHILD, "model.group.size=3", f"train.steps={CHILD_STEPS}",
+              "data.n_test=64", "train.eval_every=10", init_from=runs / PARENT)
+        train("topographic", OTHER, MAP, "model.group.size=5", "model.seed=7",
+              f"train.steps={CHILD_STEPS}")
+        train("sparse_coding", SC, "model.n_units=64", f"train.steps={CHILD_STEPS}")
+        shutil.copytree(runs / SC, runs / ODD)
+        yield runs
 
 
 def compare(a: str, b: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["compare_a"] = a
-    at.query_params["compare_b"] = b
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
+    at = open_app(PAGE, TIMEOUT, compare_a=a, compare_b=b, **query)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="compare_a").value == a

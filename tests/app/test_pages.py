@@ -8,7 +8,6 @@ listed beside them and rendered too when present.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_ui.testing import cli_train, open_app, private_runs
 from sparse_models.cli import main as cli_main
 from sparse_models.training.runs import RUNS_ENV, list_runs
 from sparse_models.training.runs import SHIPPED_DIR as SHIPPED
 
-APP = str(Path(__file__).resolve().parents[2] / "app_ui" / "navigation.py")
 TIMEOUT = 60  # seconds per script run: the first run imports torch and analyses a run
 TINY = ["data.n_patches=512", "train.batch_size=64", "train.log_every=5",
         "train.snapshot_every=10", "train.threads=1"]
@@ -37,39 +36,15 @@ PAGES = {  # page file (relative to the main script) -> text a user sees on it w
 @pytest.fixture(scope="module")
 def lab_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A runs folder with 'tiny-topo' (8×8 torus, 3×3 pools) and 'tiny-sc' (64 units)."""
-    runs = tmp_path_factory.mktemp("runs")
-    old = os.environ.get(RUNS_ENV)
-    os.environ[RUNS_ENV] = str(runs)
-    for model, name, extra in (
-        ("topographic", "tiny-topo", ["model.group.map_shape=[8,8]", "model.group.size=3",
-                                      "train.steps=60"]),
-        ("sparse_coding", "tiny-sc", ["model.n_units=64", "train.steps=20"]),
-    ):
-        args = ["train", model, "--out", str(runs), "--name", name, "--quiet"]
-        for s in TINY + extra:
-            args += ["--set", s]
-        assert cli_main(args) == 0
-    yield runs
-    from app_ui.jobs import _manager_for
-
-    _manager_for(str(runs)).shutdown(wait=True)
-    if old is None:
-        os.environ.pop(RUNS_ENV, None)
-    else:
-        os.environ[RUNS_ENV] = old
+    with private_runs(tmp_path_factory.mktemp("runs")) as runs:
+        cli_train(runs, "topographic", "tiny-topo",
+                  [*TINY, "model.group.map_shape=[8,8]", "model.group.size=3", "train.steps=60"])
+        cli_train(runs, "sparse_coding", "tiny-sc", [*TINY, "model.n_units=64", "train.steps=20"])
+        yield runs
 
 
 def app(page: str | None = None, run: str | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if run is not None:
-        at.query_params["run"] = run
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    if page is not None:
-        at.switch_page(page)
-        at.run()
-    return at
+    return open_app(page, TIMEOUT, **({"run": run} if run is not None else {}), **query)
 
 
 def texts(at: AppTest) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_ui.testing import cli_train, open_app, private_runs
 from sparse_models.analysis.cached import analyze_run
 from sparse_models.analysis.sparsity import ACTIVITY_RULE, ACTIVITY_SAMPLES
-from sparse_models.cli import main as cli_main
-from sparse_models.training.runs import RUNS_ENV
 
-APP = str(Path(__file__).resolve().parents[2] / "app_ui" / "navigation.py")
 PAGE = "../pages/sparsity.py"
 TIMEOUT = 90  # seconds per script run: the first imports torch and encodes the patches
 N_PATCHES = ACTIVITY_SAMPLES + 700  # more than the fixed samples, fewer than the report's 5000
@@ -38,38 +35,18 @@ UNITS = re.compile(r"^(\d+\.\d) of (\d+)$")  # how the page writes a mean count:
 def lab_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """'tiny-topo' (8×8 torus, 3×3 pools) and 'tiny-sc' (64 units) on the same patches, and
     'tiny-sc-seed1' (64 units) on other patches."""
-    runs = tmp_path_factory.mktemp("runs")
-    old = os.environ.get(RUNS_ENV)
-    os.environ[RUNS_ENV] = str(runs)
-    for model, name, extra in (
-        ("topographic", "tiny-topo", ["model.group.map_shape=[8,8]", "model.group.size=3",
-                                      "train.steps=60"]),
-        ("sparse_coding", "tiny-sc", ["model.n_units=64", "train.steps=20"]),
-        ("sparse_coding", "tiny-sc-seed1", ["model.n_units=64", "train.steps=20",
-                                            "data.seed=1"]),
-    ):
-        args = ["train", model, "--out", str(runs), "--name", name, "--quiet"]
-        for s in TINY + extra:
-            args += ["--set", s]
-        assert cli_main(args) == 0
-    yield runs
-    from app_ui.jobs import _manager_for
-
-    _manager_for(str(runs)).shutdown(wait=True)
-    if old is None:
-        os.environ.pop(RUNS_ENV, None)
-    else:
-        os.environ[RUNS_ENV] = old
+    with private_runs(tmp_path_factory.mktemp("runs")) as runs:
+        cli_train(runs, "topographic", "tiny-topo",
+                  [*TINY, "model.group.map_shape=[8,8]", "model.group.size=3", "train.steps=60"])
+        cli_train(runs, "sparse_coding", "tiny-sc", [*TINY, "model.n_units=64", "train.steps=20"])
+        cli_train(runs, "sparse_coding", "tiny-sc-seed1",
+                  [*TINY, "model.n_units=64", "train.steps=20", "data.seed=1"])
+        yield runs
 
 
 def sparsity_page(run: str, other: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["run"] = run
-    if other is not None:
-        at.query_params["sparsity_other"] = other
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
+    query = {"run": run} | ({"sparsity_other": other} if other is not None else {})
+    at = open_app(PAGE, TIMEOUT, **query)
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="run").value == run
