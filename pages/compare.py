@@ -30,7 +30,7 @@ from sparse_models.training.runs import RunError, read_run_config
 
 METRICS = [  # (analysis key, label) shown in this order
     ("explained_variance", "explained variance"),
-    ("mean_l0_fraction", "active units (fraction)"),
+    ("mean_l0", "active units per patch (as on the Sparsity page)"),
     ("hoyer", "Hoyer sparseness"),
     ("dead_fraction", "dead units (fraction)"),
     ("mean_active_pools", "active pools per patch"),
