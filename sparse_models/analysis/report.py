@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import pinwheels as pw
+from .localisation import localisation_summary
 from .orientation import as_numpy, orientation_map, preferred_orientation
 from .quality import (
     explained_variance,
@@ -138,6 +139,7 @@ def summarize(
         "live_fraction": live_fraction(zs, t),
         "mean_selectivity": mean_selectivity(sel) if sel is not None else None,
         "explained_variance": explained_variance(x, x_hat),
+        **localisation_summary(f),
     }
     sparsity = sparsity_summary(zs, P if P is not None and P.shape[1] == z.shape[1] else None, t)
     out.update({k: v for k, v in sparsity.items() if k not in ("n_samples", "n_units")})
