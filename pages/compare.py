@@ -36,6 +36,7 @@ METRICS = [  # (analysis key, label) shown in this order
     ("mean_active_pools", "active pools per patch"),
     ("pool_hoyer", "Hoyer sparseness of pool norms"),
     ("mean_selectivity", "mean orientation selectivity"),
+    ("envelope_width_px", "filter envelope width (px; smaller: more localised)"),
     ("neighbour_orientation_diff_deg", "neighbour orientation difference (°)"),
     ("pool_similarity_ratio", "filter similarity within / between pools"),
     ("column_spacing", "column spacing Λ"),
