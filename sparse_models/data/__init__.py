@@ -31,10 +31,11 @@ from .base import (
 from .digits import DigitsConfig
 from .natural import DEFAULT_IMAGES, FolderConfig, NaturalConfig
 from .synthetic import GratingsConfig
+from .whole import ImagesConfig
 
 __all__ = [
     "DEFAULT_IMAGES", "DataConfig", "DataError", "DataSource", "Dataset", "DigitsConfig",
-    "FolderConfig", "GratingsConfig", "NaturalConfig", "PatchesConfig", "available_sources", "check_data",
+    "FolderConfig", "GratingsConfig", "ImagesConfig", "NaturalConfig", "PatchesConfig", "available_sources", "check_data",
     "batches", "data_config", "data_config_dict", "get_source", "load_dataset",
     "register_source", "source_defaults", "source_of",
 ]

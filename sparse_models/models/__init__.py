@@ -8,3 +8,4 @@ __all__ = ["SparseModel", "available_models", "build_model", "get_entry", "regis
 # in (the showcase model first).
 from . import topographic  # noqa: E402,F401,I001
 from . import sparse_coding  # noqa: E402,F401
+from . import sheet  # noqa: E402,F401

@@ -24,6 +24,7 @@ SMALL = {
     "natural": {"images": ["camera"], "n_patches": 64, "patch_size": 8, "n_test": 16},
     "gratings": {"n_patches": 64, "patch_size": 6, "n_test": 16},
     "digits": {"n_test": 200},
+    "images": {"images": ["camera"], "n_crops": 32, "crop": 16, "n_test": 8},
 }
 NEEDS_SETTINGS = {"folder"}  # sources with no valid default (a folder must be named)
 

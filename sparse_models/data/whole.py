@@ -1,0 +1,142 @@
+"""Large crops of whole whitened photographs, for image-level models (SCIENCE.md §4).
+
+Where `natural` cuts small patches for patch models, this source cuts `n_crops` random square
+crops of side `crop` (e.g. 32–64 px) from the same bundled photographs, whitened as whole
+images first (`natural`'s cached pipeline: grey, downscale, Olshausen & Field 1/f whitening),
+so a model with a sheet of local receptive fields sees whole scenes rather than patches.
+
+Per crop: an optional random symmetry of the square (below), mean removal; then the whole set
+is scaled to unit average pixel variance. Rows are flattened crops `(n, crop²)`. With
+`n_test`, the last `n_test` crops (drawn with the training ones) are held out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+
+from ..config import check, check_ranges, setting
+from .base import MAX_SAMPLES, DataError, Dataset, DataSource, register_source
+from .images import available_images
+from .natural import (
+    BORDER,
+    DEFAULT_IMAGES,
+    _bundled_images,
+    _check_size,
+    _image_kind,
+    sample_patches,
+)
+
+MIN_CROP = 8  # px: smaller than this is a patch, not an image
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    source: ClassVar[str] = "images"
+    crop: int = setting(32, label="Crop side (px)", min=MIN_CROP, max=256, shape=True,
+                        help="Side of the square crops of whole images the model sees.")
+    n_crops: int = setting(4000, label="Crops", min=16, max=MAX_SAMPLES,
+                           help="Training crops, drawn once and then shuffled into batches.")
+    n_test: int = setting(0, label="Held-out crops", min=0, max=MAX_SAMPLES,
+                          help="Crops drawn with the training ones but kept out of training, "
+                               "to evaluate on (0: none).")
+    images: tuple[str, ...] = setting(DEFAULT_IMAGES, label="Images",
+                                      help="Bundled photographs to cut crops from.")
+    whitening: Literal["olshausen", "none"] = setting(
+        "olshausen", label="Whitening",
+        help="olshausen: 1/f whitening of each whole image with a low-pass (Olshausen & Field); "
+             "none: only mean removal and scaling.")
+    downscale: int = setting(2, label="Downscale factor", min=1, max=8,
+                             help="Integer factor the images are shrunk by before whitening.")
+    augment: bool = setting(True, label="Random flips and 90° rotations",
+                            help="Each crop is turned by a random symmetry of the square: "
+                                 "balances horizontal against vertical and the two diagonals.")
+    seed: int = setting(0, label="Data seed", min=0, max=2**31 - 1,
+                        help="Which crops are drawn (and how they are turned).")
+
+    def __post_init__(self) -> None:
+        check(self.whitening in ("olshausen", "none"),
+              f"data.whitening must be olshausen or none for whole images; got {self.whitening!r}")
+        check(not isinstance(self.images, str)
+              and all(isinstance(n, str) and n for n in self.images),
+              f"data.images must be a list of image names, got {self.images!r}")
+        check(len(self.images) > 0, "data.images must name at least one image")
+        check_ranges(self, "data.")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (1, self.crop, self.crop)
+
+    @property
+    def n_samples(self) -> int:
+        return self.n_crops
+
+
+def dihedral(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each `(size, size)` crop of `(n, size, size)` turned by one of the 8 symmetries of the
+    square (k·90° rotation, then an optional left-right flip), drawn uniformly.
+
+    Why: photographs lean strongly to horizontal and vertical structure (horizons, gravity,
+    buildings), and a sheet trained on them comes out with mostly two orientations. A 90°
+    rotation swaps horizontal and vertical, a flip swaps the two diagonals, so the augmented set
+    holds each in equal measure. These are exact permutations of pixels: nothing is interpolated,
+    so the whitened spectrum is not blurred (an arbitrary-angle rotation would low-pass it), and
+    the isotropic whitening filter commutes with them. They do not remove the excess of
+    cardinal (0°/90°) over oblique (45°/135°) energy: that would need other images or weights.
+    """
+    k = rng.integers(0, 4, crops.shape[0])
+    flip = rng.integers(0, 2, crops.shape[0]).astype(bool)
+    out = np.empty_like(crops)
+    for turns in range(4):  # 4 vectorised groups, not a loop over crops
+        sel = k == turns
+        out[sel] = np.rot90(crops[sel], turns, axes=(1, 2))
+    out[flip] = out[flip][:, :, ::-1]
+    return out
+
+
+@register_source
+class WholeImages(DataSource):
+    name = "images"
+    Config = ImagesConfig
+    description = "large whitened crops of the bundled photographs (for image-level models)"
+
+    @classmethod
+    def load(cls, cfg: ImagesConfig) -> Dataset:
+        return whole_image_crops(cfg)
+
+
+def whole_image_crops(cfg: ImagesConfig) -> Dataset:
+    """`cfg.n_crops` (+ `cfg.n_test` held out) crops: x `(n, crop²)` float32, mean-free per crop,
+    unit average pixel variance over the set. DataError for an unknown image, an image too small
+    for the crop, or too few distinct crop positions."""
+    names = tuple(cfg.images)
+    known = set(available_images())
+    for n in names:
+        if n not in known:
+            raise DataError(f"unknown image {n!r}; available: {', '.join(available_images())}")
+    images = _bundled_images(names, cfg.downscale, _image_kind(cfg.whitening))
+    c = cfg.crop
+    for n, im in zip(names, images, strict=True):
+        _check_size(im, n, cfg.downscale, c + 2 * BORDER, c)
+    rng = np.random.default_rng(cfg.seed)
+    total = cfg.n_crops + cfg.n_test
+    crops, counts = sample_patches(images, total, c, rng)
+    if cfg.augment:
+        crops = dihedral(crops, rng)
+    x = crops.reshape(total, c * c)
+    x -= x.mean(axis=1, keepdims=True)
+    scale = 1.0 / float(np.sqrt(x.var(axis=0).mean()))
+    x *= scale
+    info = {"images": list(names), "image_shapes": [list(im.shape) for im in images],
+            "crops_per_image": counts, "whitening": cfg.whitening, "downscale": cfg.downscale,
+            "crop": c, "border": BORDER, "augment": cfg.augment, "seed": cfg.seed,
+            "scale": scale}
+    ds = Dataset(x=torch.from_numpy(x.astype(np.float32)), input_shape=(1, c, c), name="images",
+                 info=info)
+    return ds.split_off_test(cfg.n_test)
+
+
+__all__ = ["ImagesConfig", "WholeImages", "dihedral", "whole_image_crops"]

@@ -1,0 +1,64 @@
+"""The `images` source: large crops of whole whitened photographs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sparse_models.config import ConfigError
+from sparse_models.data import DataConfig, DataError, ImagesConfig, load_dataset
+from sparse_models.data.whole import dihedral
+
+SMALL = dict(images=("camera", "grass"), n_crops=200, crop=24)
+
+
+def test_shape_normalisation_and_config_declarations():
+    cfg = DataConfig("images", **SMALL)
+    assert isinstance(cfg, ImagesConfig)
+    assert cfg.input_shape == (1, 24, 24) and cfg.n_samples == 200
+    ds = load_dataset(cfg)
+    assert ds.x.shape == (200, 24 * 24) and ds.x.dtype == torch.float32
+    assert ds.input_shape == (1, 24, 24) and not ds.has_test
+    torch.testing.assert_close(ds.x.mean(1), torch.zeros(200), atol=1e-4, rtol=0)
+    assert abs(float(ds.x.var(0).mean()) - 1.0) < 0.02
+
+
+def test_held_out_split_is_apart_from_training():
+    ds = load_dataset(DataConfig("images", **SMALL, n_test=50))
+    assert ds.x.shape == (200, 576) and ds.x_test.shape == (50, 576) and ds.has_test
+    train = {tuple(r) for r in ds.x.numpy().round(4)}
+    assert not any(tuple(r) in train for r in ds.x_test.numpy().round(4))
+
+
+def test_determinism_by_seed():
+    a = load_dataset(DataConfig("images", **SMALL, seed=3))
+    b = load_dataset(DataConfig("images", **SMALL, seed=3))
+    c = load_dataset(DataConfig("images", **SMALL, seed=4))
+    assert torch.equal(a.x, b.x)
+    assert not torch.equal(a.x, c.x)
+
+
+def test_augmentation_is_an_exact_symmetry_of_each_crop():
+    rng = np.random.default_rng(0)
+    crops = rng.standard_normal((64, 5, 5))
+    out = dihedral(crops, np.random.default_rng(1))
+    for a, b in zip(crops, out, strict=True):  # each output is one of the 8 turns of its input
+        turns = [np.rot90(a, k) for k in range(4)]
+        assert any(np.array_equal(b, t) or np.array_equal(b, t[:, ::-1]) for t in turns)
+    # all 8 symmetries are used
+    kinds = {min(k + 4 * f for k in range(4) for f in range(2)
+                 if np.array_equal(b, (np.rot90(a, k)[:, ::-1] if f else np.rot90(a, k))))
+             for a, b in zip(crops, out, strict=True)}
+    assert len(kinds) == 8
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ConfigError, match="crop"):
+        DataConfig("images", crop=4)
+    with pytest.raises(ConfigError, match="whitening"):
+        DataConfig("images", whitening="zca")
+    with pytest.raises(DataError, match="unknown image"):
+        load_dataset(DataConfig("images", images=("nope",), n_crops=16))
+    with pytest.raises(DataError, match="too small"):
+        load_dataset(DataConfig("images", images=("coins",), crop=256, n_crops=16, downscale=4))
