@@ -31,8 +31,11 @@ MAX_UNITS = MAX_MAP_SIDE * MAX_MAP_SIDE
 
 def model_choice_ui() -> str:
     models = list(available_models())  # registration order: the showcase model first
-    return st.selectbox("Model", models, index=0, key="train_model", bind="query-params",
-                        format_func=lambda m: f"{m}: {get_entry(m).description}")
+    # No format_func: the URL keeps the option as shown, and a link must name the model.
+    model = st.selectbox("Model", models, index=0, key="train_model", bind="query-params",
+                         help="; ".join(f"{m}: {get_entry(m).description}" for m in models))
+    st.caption(get_entry(model).description)
+    return model
 
 
 def start_from_ui(model: str) -> RunRef | None:

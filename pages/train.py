@@ -28,7 +28,7 @@ from app_ui.widgets import config_diff, fmt, plain
 from sparse_models.config import ConfigError
 from sparse_models.data import DataError, check_data
 from sparse_models.models import get_entry
-from sparse_models.models.base import square_shape
+from sparse_models.models.base import model_config, square_shape
 from sparse_models.plotting import filter_grid_image, loss_curves_figure
 from sparse_models.presets import build_run_config, run_config_sections
 from sparse_models.training.jobs import JobStatus
@@ -199,6 +199,16 @@ def live_job_ui() -> None:
     _live()
 
 
+@st.cache_data(show_spinner=False)
+def _pooled(model: str) -> bool:
+    """Whether a model (at its default settings) has a group-sparsity penalty."""
+    entry = get_entry(model)
+    try:
+        return bool(entry.model_cls(model_config(model, None)).has_pools)
+    except ConfigError:
+        return False
+
+
 # --- the page -------------------------------------------------------------------------------
 
 
@@ -227,7 +237,8 @@ with left:
         if spec is None:
             problems.append(g.label.lower())
     if not groups:
-        st.caption(f"{model} has no group structure: its sparsity penalty is plain L1.")
+        st.caption(f"{model}'s pools are set with its own settings below." if _pooled(model)
+                   else f"{model} has no group structure: its sparsity penalty is plain L1.")
     st.subheader("Loss weights and model")
     settings["model"].update(model_fields_ui(model, sections["model"], locked, k, problems))
 with right:

@@ -700,3 +700,11 @@ def test_a_run_deleted_behind_the_apps_back_is_reported_gone(lab_runs: Path) -> 
     assert any("here-then-gone is gone" in w.value.replace("\\", "") for w in at.warning)
     assert "here-then-gone" not in at.selectbox(key="run").options
     assert at.selectbox(key="run").value != "here-then-gone"
+
+
+def test_a_link_names_the_model_and_the_data_source(lab_runs: Path) -> None:
+    at = app("../pages/train.py", train_model="sparse_coding",
+             train_sparse_coding_scratch_source="gratings")
+    assert at.selectbox(key="train_model").value == "sparse_coding"
+    assert by_label(at.selectbox, "Data").value == "gratings"
+    assert "no group structure" in texts(at)
