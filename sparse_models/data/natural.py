@@ -85,10 +85,7 @@ class NaturalConfig(ImagePatchesConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(not isinstance(self.images, str)
-              and all(isinstance(n, str) and n for n in self.images),
-              f"data.images must be a list of image names, got {self.images!r}")
-        check(len(self.images) > 0, "data.images must name at least one image")
+        check_image_names(self.images)
 
 
 @dataclass(frozen=True)
@@ -275,15 +272,30 @@ def natural_patches(cfg: ImagePatchesConfig) -> Dataset:
     available ones) or an image too small for the patch size after downscaling.
     """
     names = tuple(cfg.images)
+    images = bundled_images(names, cfg.downscale, cfg.whitening, cfg.patch_size)
+    return _patch_dataset(images, list(names), cfg, "natural", {})
+
+
+def bundled_images(names: tuple[str, ...], downscale: int, whitening: str,
+                   side: int) -> tuple[np.ndarray, ...]:
+    """The bundled photographs `names`, grey, shrunk and whitened (cached), each checked to hold
+    `side`-pixel squares clear of the border. DataError naming an unknown image (listing the
+    available ones) or one too small."""
     known = set(available_images())
     for n in names:
         if n not in known:
             raise DataError(f"unknown image {n!r}; available: {', '.join(available_images())}")
-    images = _bundled_images(names, cfg.downscale, _image_kind(cfg.whitening))
-    min_side = cfg.patch_size + 2 * BORDER
+    images = _bundled_images(names, downscale, _image_kind(whitening))
     for n, im in zip(names, images, strict=True):
-        _check_size(im, n, cfg.downscale, min_side, cfg.patch_size)
-    return _patch_dataset(images, list(names), cfg, "natural", {})
+        _check_size(im, n, downscale, side + 2 * BORDER, side)
+    return images
+
+
+def check_image_names(images: object) -> None:
+    """ConfigError unless `images` is a non-empty list of image names (a config's check)."""
+    check(not isinstance(images, str) and all(isinstance(n, str) and n for n in images),
+          f"data.images must be a list of image names, got {images!r}")
+    check(len(images) > 0, "data.images must name at least one image")
 
 
 def folder_patches(cfg: ImagePatchesConfig) -> Dataset:

@@ -1,4 +1,4 @@
-"""Large crops of whole whitened photographs, for image-level models (SCIENCE.md §4).
+"""Large crops of whole whitened photographs, for image-level models (Gregor & LeCun 2010).
 
 Where `natural` cuts small patches for patch models, this source cuts `n_crops` random square
 crops of side `crop` (e.g. 32–64 px) from the same bundled photographs, whitened as whole
@@ -19,16 +19,8 @@ import numpy as np
 import torch
 
 from ..config import check, check_ranges, setting
-from .base import MAX_SAMPLES, DataError, Dataset, DataSource, register_source
-from .images import available_images
-from .natural import (
-    BORDER,
-    DEFAULT_IMAGES,
-    _bundled_images,
-    _check_size,
-    _image_kind,
-    sample_patches,
-)
+from .base import MAX_SAMPLES, Dataset, DataSource, register_source
+from .natural import BORDER, DEFAULT_IMAGES, bundled_images, check_image_names, sample_patches
 
 MIN_CROP = 8  # px: smaller than this is a patch, not an image
 
@@ -60,10 +52,7 @@ class ImagesConfig:
     def __post_init__(self) -> None:
         check(self.whitening in ("olshausen", "none"),
               f"data.whitening must be olshausen or none for whole images; got {self.whitening!r}")
-        check(not isinstance(self.images, str)
-              and all(isinstance(n, str) and n for n in self.images),
-              f"data.images must be a list of image names, got {self.images!r}")
-        check(len(self.images) > 0, "data.images must name at least one image")
+        check_image_names(self.images)
         check_ranges(self, "data.")
 
     @property
@@ -113,14 +102,8 @@ def whole_image_crops(cfg: ImagesConfig) -> Dataset:
     unit average pixel variance over the set. DataError for an unknown image, an image too small
     for the crop, or too few distinct crop positions."""
     names = tuple(cfg.images)
-    known = set(available_images())
-    for n in names:
-        if n not in known:
-            raise DataError(f"unknown image {n!r}; available: {', '.join(available_images())}")
-    images = _bundled_images(names, cfg.downscale, _image_kind(cfg.whitening))
     c = cfg.crop
-    for n, im in zip(names, images, strict=True):
-        _check_size(im, n, cfg.downscale, c + 2 * BORDER, c)
+    images = bundled_images(names, cfg.downscale, cfg.whitening, c)
     rng = np.random.default_rng(cfg.seed)
     total = cfg.n_crops + cfg.n_test
     crops, counts = sample_patches(images, total, c, rng)
