@@ -8,7 +8,6 @@ pinwheel smoothing) only redo the cheap step.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,11 +24,12 @@ from sparse_models.analysis import (
     shuffled_density,
 )
 from sparse_models.analysis.cached import analyze_run
+from sparse_models.analysis.sparsity import ACTIVITY_SAMPLES
 from sparse_models.training.runs import RunError
 
 from .runs import RunRef, _load_run_cached
 
-CODE_SAMPLES = 2000  # patches encoded for the sparsity and unit statistics
+CODE_SAMPLES = ACTIVITY_SAMPLES  # patches encoded: the activity rule's fixed samples
 
 
 def _run(path: str, stamp: float):
@@ -151,26 +151,24 @@ def metrics_history(path: str, stamp: float) -> list[dict[str, Any]]:
 
 
 @st.cache_data(max_entries=8, show_spinner="Loading training snapshots…")
-def snapshots(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray, str]:
-    """`(steps (S,), filters (S, N, C, h, w), kind)` recorded during training; none when the
-    snapshots file is damaged (`snapshots_problem` says why): that costs the replay only."""
+def _snapshot_file(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray, str, str | None]:
+    """The run's snapshots read once: `(steps, filters, kind, None)`, or empty arrays and the
+    reason when the file is damaged (that costs the replay only)."""
     run = _run(path, stamp)
     try:
-        return run.snapshots()
-    except RunError:
+        return (*run.snapshots(), None)
+    except RunError as exc:
         kind = run.model.default_filter_kind()
         f = run.filters(kind)
-        return np.zeros(0, np.int64), np.zeros((0, *f.shape), np.float32), kind
+        return np.zeros(0, np.int64), np.zeros((0, *f.shape), np.float32), kind, str(exc)
 
 
-def snapshots_problem(path: str) -> str | None:
+def snapshots(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """`(steps (S,), filters (S, N, C, h, w), kind)` recorded during training; none when the
+    snapshots file is damaged (`snapshots_problem` says why)."""
+    return _snapshot_file(path, stamp)[:3]
+
+
+def snapshots_problem(path: str, stamp: float) -> str | None:
     """Why the run's replay is unavailable (a damaged snapshots file), or None."""
-    from sparse_models.training.runs import SNAPSHOTS_FILE, read_snapshots
-
-    if not (Path(path) / SNAPSHOTS_FILE).exists():
-        return None
-    try:
-        read_snapshots(Path(path))
-    except RunError as exc:
-        return str(exc)
-    return None
+    return _snapshot_file(path, stamp)[3]

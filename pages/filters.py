@@ -83,7 +83,7 @@ rows, cols = run.map_shape
 n_units = rows * cols
 
 steps, snaps, snap_kind = analysis.snapshots(ref.path, ref.stamp)
-if (problem := analysis.snapshots_problem(ref.path)) is not None:
+if (problem := analysis.snapshots_problem(ref.path, ref.stamp)) is not None:
     st.warning(plain(f"The replay is unavailable: {problem}"))
 labels = replay.replay_labels(steps, run.weights_step)
 playing = replay.playing(labels, TIME_KEY, PLAY_KEY)

@@ -79,7 +79,7 @@ if not analysis.has_pools(ref):
 
 run = ref.load()
 steps, _, _ = analysis.snapshots(ref.path, ref.stamp)
-if (problem := analysis.snapshots_problem(ref.path)) is not None:
+if (problem := analysis.snapshots_problem(ref.path, ref.stamp)) is not None:
     st.warning(plain(f"The replay is unavailable: {problem}"))
 labels = replay.replay_labels(steps, run.weights_step)
 playing = replay.playing(labels, TIME_KEY, PLAY_KEY)

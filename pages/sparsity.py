@@ -68,13 +68,10 @@ def code_stats(z: np.ndarray, P: np.ndarray | None, threshold: float) -> dict[st
 def own_codes(path: str, stamp: float, data_path: str | None = None,
               data_stamp: float = 0.0) -> np.ndarray:
     """Codes of a run on the first ACTIVITY_SAMPLES training patches of `data_path`'s run (default:
-    its own): the fixed samples of the activity rule. Uses the app's shared cache entry when it
-    holds exactly those patches."""
-    if analysis.CODE_SAMPLES == ACTIVITY_SAMPLES:
-        if data_path is None:
-            return analysis.codes(path, stamp)
-        return analysis.codes(path, stamp, data_path, data_stamp)
-    return analysis.codes(path, stamp, data_path, data_stamp, n=ACTIVITY_SAMPLES)
+    its own): the fixed samples of the activity rule, from the app's shared cache."""
+    if data_path is None:
+        return analysis.codes(path, stamp)  # the app's CODE_SAMPLES are these samples
+    return analysis.codes(path, stamp, data_path, data_stamp)
 
 
 def run_threshold(ref: app_ui.RunRef) -> float:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..analysis.sparsity import ACTIVITY_SAMPLES, REL_THRESHOLD
+
 # Thresholds, each a fraction; named here so the words shown and the rule are the same.
 DEAD_COLLAPSED = 0.5  # more than half the units never active: collapsed
 DEAD_WARNING = 0.2  # more than a fifth: a warning
@@ -27,8 +29,10 @@ ZERO_CODES_COLLAPSED = 0.5  # more than half the samples get an all-zero code
 EV_COLLAPSED = 0.05  # explains less than 5 % of the variance: no better than the mean
 UNCHANGED_COLLAPSED = 0.9  # 90 % of the filters still ≥ 0.99 correlated with their start
 UNCHANGED_CORR = 0.99
-ACTIVE_FRACTION = 1e-3  # |z| above this fraction of the largest |z| counts as active
-SAMPLES = 2000  # training samples the verdict is measured on
+# "Active" is the one rule every view uses (analysis.sparsity): |z| above REL_THRESHOLD of the
+# largest |z| on the run's first ACTIVITY_SAMPLES training samples.
+ACTIVE_FRACTION = REL_THRESHOLD
+SAMPLES = ACTIVITY_SAMPLES
 
 
 @dataclass
