@@ -123,7 +123,7 @@ class JobManager:
         check_data(config.data)  # e.g. a missing image folder: refused before a folder is made
         init_path = Path(init_from) if init_from is not None else None
         if init_path is not None:
-            self._check_parent(config, init_path)
+            parent_parameters(config, init_path)  # the weights must fit: refused now
             if config.parent is None:
                 config = replace(config, parent=str(init_path))
 
@@ -154,10 +154,6 @@ class JobManager:
             self._jobs[job_id] = job
             self._schedule()
         return job_id
-
-    @staticmethod
-    def _check_parent(config: RunConfig, parent_dir: Path) -> None:
-        parent_parameters(config, parent_dir)
 
     def _schedule(self) -> None:
         """Start queued jobs, oldest first, while fewer than max_concurrent run. Holds the lock."""
