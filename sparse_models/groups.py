@@ -2,7 +2,7 @@
 
 A structure turns into a dense pool matrix `P: (n_pools, n_units)` with non-negative weights;
 the group-sparsity penalty of a code `z: (B, n_units)` is `Σ_j sqrt(Σ_i P[j, i] z_i² + eps)`
-(SCIENCE.md §2; Kavukcuoglu et al. 2009; Hyvärinen & Hoyer 2001).
+(Kavukcuoglu et al. 2009; Hyvärinen & Hoyer 2001).
 
 Kinds:
 - `blocks`: non-overlapping `size × size` blocks tiling a 2-D map (use map_shape=(1, N) for 1-D).

@@ -6,7 +6,7 @@
   mod π, in degrees (45° for independent uniform orientations, → 0 for a smooth map);
 - explained variance of a reconstruction, 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖² (x̄: the mean input);
 - within- vs between-pool similarity of filters: does group sparsity actually group similar
-  features? (SCIENCE.md §6; Kavukcuoglu et al., CVPR 2009; Hyvärinen & Hoyer 2001.)
+  features? (Kavukcuoglu et al., CVPR 2009; Hyvärinen & Hoyer 2001.)
 
 Undefined values are NaN here; `report` turns them into None.
 """

@@ -127,7 +127,7 @@ def hoyer_sparsity(codes: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def pool_clustering(codes: np.ndarray | torch.Tensor, pool_matrix: np.ndarray | torch.Tensor,
                     threshold: float, n_perm: int = 5, seed: int = 0) -> dict[str, float]:
-    """Do active units cluster in pools? (SCIENCE.md §6: does grouping group?)
+    """Do active units cluster in pools? (Does grouping group? An open question of the lecture.)
 
     `active_pools`: pools with norm > threshold per sample (mean). `scattered_pools`: the same
     with the units' places on the map shuffled (one permutation for all samples, so every unit

@@ -3,7 +3,7 @@
 
 A grid of `rows × cols` positions lies over the (H, W) image every `stride` pixels; at each
 position sit K units, each with its OWN r×r receptive field (nothing is shared between
-positions, unlike a convolution). Energy, per image (SCIENCE.md §2 and §4):
+positions, unlike a convolution). Energy, per image:
 
     E(x, z) = ½‖x − Dz‖² + λ Σ_j sqrt(Σ_{p∈P_j} w_p Σ_k z_{p,k}² + ε) + μ‖z‖₁,   z = F(x)
     F(x)    = g ⊙ shrink(M x, |b|)   (or g ⊙ relu(M x − |b|))

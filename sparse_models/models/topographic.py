@@ -1,6 +1,6 @@
 """Topographic group-sparse auto-encoder (Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009).
 
-Energy, per sample (SCIENCE.md §2):
+Energy, per sample:
 
     E(x, z) = ½‖x − zD‖² + λ Σ_j sqrt(Σ_i P[j,i] z_i² + ε) + μ‖z‖₁ + α‖z − F(x)‖²
     F(x)    = g ⊙ shrink(x Mᵀ, |b|)   or   g ⊙ tanh(x Mᵀ + b)         (the feed-forward predictor)
