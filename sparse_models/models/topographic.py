@@ -69,6 +69,20 @@ class TopographicConfig:
                                when={"inference": "optimal"},
                                help="Inference iterations per batch (optimal inference).")
     eps: float = setting(1e-4, label="ε inside each pool's square root", min=1e-12, max=1.0)
+    # Keeping every unit of a large map in use (off by default). On a map with many more units
+    # than the patch has pixels, a blob of units takes all the patches and the others stop firing
+    # for good: a silent shrink unit gets no gradient, and the encoder weight decay then shrinks
+    # its filter to nothing (a 32×32 map with the defaults: 86 % of units silent).
+    revive_every: int = setting(
+        0, label="Revive silent units every (steps)", min=0, max=1_000_000,
+        help="Every this many training steps, the units that fired on no patch since the last "
+             "check are started again from the patches the model reconstructs worst (decoder "
+             "atom = the residual, encoder filter and threshold like a typical live unit's). "
+             "0 turns it off.")
+    revive_until: int = setting(
+        1000, label="Revive until step", min=0, max=10_000_000,
+        help="Silent units are revived only up to this training step, so that the map can "
+             "settle afterwards.")
     seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
@@ -116,6 +130,15 @@ class Topographic(PatchModel):
         self.b = nn.Parameter(torch.full((K,), 0.3 if config.encoder == "shrink" else 0.0))
         self.gain = nn.Parameter(torch.ones(K))
         self.register_buffer("P", torch.from_numpy(config.group.pool_matrix()))  # (J, K)
+        # Revival (off by default): training-time state, not saved in checkpoints (a resumed
+        # run starts counting its steps and silent units again).
+        self._steps = 0
+        self._fired: torch.Tensor | None = None  # (K,) bool: fired on the last batch
+        self._fired_since = torch.zeros(K, dtype=torch.bool)  # fired since the last check
+
+    @property
+    def _tracks_firing(self) -> bool:
+        return self.config.revive_every > 0
 
     @property
     def n_units(self) -> int:
@@ -188,10 +211,15 @@ class Topographic(PatchModel):
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
         if c.inference == "amortized":
-            terms = self.energy_terms(x, self.predict(x))
+            f = self.predict(x)
+            if self._tracks_firing:
+                self._note_firing(f.detach())
+            terms = self.energy_terms(x, f)
             terms["loss"] = sum(terms.values())
             return terms
         f = self.predict(x)
+        if self._tracks_firing:
+            self._note_firing(f.detach())
         z = self.infer(x, f.detach())
         terms = self.energy_terms(x, z)
         terms["prediction"] = c.alpha * ((z - f) ** 2).sum(-1).mean()
@@ -227,6 +255,8 @@ class Topographic(PatchModel):
         u = x @ M.T
         s = soft_threshold(u, b.abs())  # the value of shrink(u, |b|)
         z = g * s
+        if self._tracks_firing:
+            self._note_firing(s)
         r = torch.addmm(x, z, D, alpha=-1.0)  # x − zD
         n = torch.mm(z * z, self.P.T).add_(c.eps).sqrt_()  # pool norms (B, J)
         recon = 0.5 * torch.linalg.vecdot(r, r).sum() / B
@@ -247,6 +277,60 @@ class Topographic(PatchModel):
         dM = torch.mm(du.T, x).div_(B)
         terms["loss"] = sum(terms.values())
         return terms, (dM, dD, db, dg)
+
+    def _note_firing(self, code: torch.Tensor) -> None:
+        """Remember which units fired on this batch. code: (B, K), F(x)."""
+        self._fired = (code != 0).any(0).detach()
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
+                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+        """The base step; with `revive_every` > 0, every `revive_every` steps (up to
+        `revive_until`) the units whose F(x) was 0 on every patch since the last check are
+        revived (`revive`)."""
+        terms = super().train_step(x, y, optimizer)
+        if self._tracks_firing and self._fired is not None:
+            c = self.config
+            self._steps += 1
+            fired = self._fired_since.to(self._fired.device) | self._fired
+            if self._steps % c.revive_every == 0:
+                if self._steps <= c.revive_until:
+                    self.revive(x, ~fired, optimizer)
+                fired = torch.zeros_like(fired)
+            self._fired_since = fired
+        return terms
+
+    @torch.no_grad()
+    def revive(self, x: torch.Tensor, dead: torch.Tensor,
+               optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+        """Start the units marked in `dead` (K,) bool again, from the patches of x: (B, P) that
+        the model reconstructs worst: each gets a residual r = x − F(x)D, drawn with probability
+        ∝ ‖r‖², as its decoder atom (unit norm) and its encoder filter (scaled to the median
+        live filter's norm), and the median live threshold and gain. Their optimiser state is
+        cleared. Other units are left exactly as they were. Returns the revived indices."""
+        idx = dead.nonzero().squeeze(1)
+        n = idx.numel()
+        if n == 0:
+            return idx
+        live = ~dead
+        if not bool(live.any()):
+            live = torch.ones_like(dead)
+        r = x - self.predict(x) @ self.D
+        weight = (r * r).sum(1)
+        if not bool(weight.sum() > 0):
+            r, weight = x, (x * x).sum(1) + 1e-12
+        pick = torch.multinomial(weight, n, replacement=n > x.shape[0])
+        atoms = r[pick]
+        atoms = atoms / atoms.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.D[idx] = atoms
+        self.M[idx] = atoms * self.M[live].norm(dim=1).median()
+        self.b[idx] = self.b[live].abs().median()
+        self.gain[idx] = self.gain[live].median()
+        if optimizer is not None:
+            for p in (self.M, self.D, self.b, self.gain):
+                for value in optimizer.state.get(p, {}).values():
+                    if torch.is_tensor(value) and value.shape == p.shape:
+                        value[idx] = 0
+        return idx
 
     @torch.no_grad()
     def constrain(self) -> None:
