@@ -1,0 +1,140 @@
+"""A topographic map of 32×32 units (issue #10, part 3): the recipe, and its measurements.
+
+With the default settings a 32×32 map collapses: a blob of units takes every patch and the rest
+never fire again (a silent shrink unit gets no gradient, and the encoder weight decay then
+shrinks its filter away). The recipe below keeps the units in use by reviving the silent ones
+(`model.revive_every`: each restarts from a badly reconstructed patch's residual) through
+nearly all of training, on 16×16 patches (as in topographic ICA), with 3×3 uniform pools and a
+lighter extra L1 than the default.
+
+`bench_large_map` trains the recipe from scratch through the normal run pipeline and measures
+its map; `bench_localisation` sets the envelope width of its filters against plain sparse coding
+trained on the same patches. Both train from scratch: no figure here is stored.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LARGE_MAP: dict[str, object] = {
+    "model.group.map_shape": [32, 32],
+    "model.group.size": 3,
+    "model.group.sigma": None,
+    "model.lam": 0.2,
+    "model.l1": 0.15,
+    "model.revive_every": 100,
+    "model.revive_until": 1900,
+    "data.patch_size": 16,
+    "train.steps": 2000,
+}
+
+
+def _config(model: str, overrides: dict[str, Any], command: str):
+    from .presets import build_run_config
+
+    return build_run_config(model, overrides, command=command)
+
+
+def _train(cfg: Any) -> tuple[Any, float]:
+    """Train `cfg` into a temporary run folder with the normal pipeline; the loaded run and the
+    wall time of training (data, model, steps and the run's files)."""
+    from .training.pipeline import execute_run
+    from .training.runs import create_run, load_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        run_dir = create_run(cfg, runs_dir=Path(tmp), name=cfg.model)
+        state = execute_run(cfg, run_dir)
+        wall = time.perf_counter() - t
+        if state != "completed":
+            from .training.runs import RunWriter
+
+            error = RunWriter(run_dir).read_status().get("error", state)
+            raise RuntimeError(f"the {cfg.model} run did not complete: {error}")
+        run = load_run(run_dir)
+        run.model.eval()
+        x = run.dataset().x
+    return (run.model, x), wall
+
+
+def recipe(seed: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """LARGE_MAP with the model and training seeds set, plus `overrides` (e.g. smaller sizes)."""
+    return {**LARGE_MAP, "model.seed": seed, "train.seed": seed, **(overrides or {})}
+
+
+def bench_large_map(seed: int = 0, overrides: dict[str, Any] | None = None,
+                    device: str = "auto") -> dict[str, Any]:
+    """Train the LARGE_MAP recipe from scratch (run pipeline, as `python -m sparse_models train
+    topographic` does) and measure its map with `analysis.report.analyze_model`.
+
+    Returns live_fraction, neighbour_orientation_diff_deg, explained_variance, column_spacing
+    (Λ, map units), periods_across (map side / Λ), pinwheel_count, pinwheel_density,
+    envelope_width_px, train_seconds (wall, end to end), map_shape, steps, overrides.
+    """
+    from .analysis.report import analyze_model
+
+    ov = {**recipe(seed, overrides), "train.device": device}
+    cfg = _config("topographic", ov, "sparse_models.large_map.bench_large_map")
+    (model, x), wall = _train(cfg)
+    q = analyze_model(model, x)
+    rows, cols = model.config.group.map_shape
+    spacing = q.get("column_spacing")
+    periods = min(rows, cols) / spacing if spacing else math.nan
+    return {
+        "live_fraction": q["live_fraction"],
+        "neighbour_orientation_diff_deg": q["neighbour_orientation_diff_deg"],
+        "explained_variance": q["explained_variance"],
+        "column_spacing": spacing if spacing is not None else math.nan,
+        "periods_across": periods,
+        "pinwheel_count": q["pinwheel_count"],
+        "pinwheel_density": q["pinwheel_density"],
+        "envelope_width_px": q["envelope_width_px"],
+        "train_seconds": wall,
+        "map_shape": (int(rows), int(cols)),
+        "steps": cfg.train.steps,
+        "overrides": ov,
+    }
+
+
+def _mean_width(model: Any) -> float:
+    from .analysis.localisation import envelope_width
+
+    f = model.filters(model.default_filter_kind()).numpy()
+    return float(np.nanmean(envelope_width(f)))
+
+
+def bench_localisation(seed: int = 0, overrides: dict[str, Any] | None = None,
+                       sparse_coding_overrides: dict[str, Any] | None = None,
+                       device: str = "auto") -> dict[str, Any]:
+    """Envelope width (`analysis.localisation.envelope_width`, mean over units, pixels) of the
+    LARGE_MAP recipe's decoder filters against plain sparse coding (`sparse_coding`, its own
+    default settings) trained on the same patches (the recipe's data settings).
+
+    Returns topographic_width_px, sparse_coding_width_px, ratio (topographic / sparse coding;
+    target ≤ 1.15), patch_size, and each run's training wall time.
+    """
+    topo_ov = {**recipe(seed, overrides), "train.device": device}
+    topo_cfg = _config("topographic", topo_ov, "sparse_models.large_map.bench_localisation")
+    data = {k: v for k, v in topo_ov.items() if k.startswith("data.")}
+    sc_ov = {**data, "model.seed": seed, "train.seed": seed, "train.device": device,
+             **(sparse_coding_overrides or {})}
+    sc_cfg = _config("sparse_coding", sc_ov, "sparse_models.large_map.bench_localisation")
+    (topo, _), topo_s = _train(topo_cfg)
+    (sc, _), sc_s = _train(sc_cfg)
+    wt, ws = _mean_width(topo), _mean_width(sc)
+    return {
+        "topographic_width_px": wt,
+        "sparse_coding_width_px": ws,
+        "ratio": wt / ws if ws > 0 else math.nan,
+        "patch_size": int(topo_cfg.data.patch_size),
+        "topographic_units": int(topo.n_units),
+        "sparse_coding_units": int(sc.n_units),
+        "topographic_train_seconds": topo_s,
+        "sparse_coding_train_seconds": sc_s,
+    }
