@@ -8,6 +8,11 @@ Kinds:
 - `blocks`: non-overlapping `size × size` blocks tiling a 2-D map (use map_shape=(1, N) for 1-D).
 - `neighbourhood`: overlapping `size × size` windows on a 2-D map every `stride` units, wrapping
   around (a torus) when `wrap`, with Gaussian weights of width `sigma` (in map units) when given.
+  Without wrap the windows hang over the map's edges (the part outside is empty), so that a unit
+  on the edge lies in as many windows, with the same weights, as one in the middle. Windows kept
+  inside the map would put edge units in fewer pools: activity there would cost less, and the
+  edge units would take over while the middle of the map died (measured: 67 % of a 16×16 map's
+  units never fired).
 - `list`: an explicit list of groups of unit indices (e.g. every subtree of a tree).
 - `none`: every unit its own group, i.e. plain L1 on |z|.
 """
@@ -105,19 +110,18 @@ class GroupSpec:
         offs = np.arange(k) - (k - 1) / 2.0  # offsets from the window centre
         w1 = np.ones(k) if self.sigma is None else np.exp(-offs**2 / (2 * self.sigma**2))
         w2 = np.outer(w1, w1).astype(np.float32)
-        if self.wrap:
-            r_starts = range(0, rows, s)
-            c_starts = range(0, cols, s)
-        else:
-            r_starts = _starts(rows, k, s)
-            c_starts = _starts(cols, k, s)
+        r_starts = window_starts(rows, k, s, self.wrap)
+        c_starts = window_starts(cols, k, s, self.wrap)
         P = []
         for r0 in r_starts:
             for c0 in c_starts:
                 m = np.zeros((rows, cols), dtype=np.float32)
-                rr = (np.arange(r0, r0 + k) % rows)[:, None]
-                cc = (np.arange(c0, c0 + k) % cols)[None, :]
-                np.add.at(m, (rr, cc), w2)  # add.at: a window wider than the map wraps onto itself
+                rr, cc = np.arange(r0, r0 + k), np.arange(c0, c0 + k)
+                if self.wrap:  # add.at: a window wider than the map wraps onto itself
+                    np.add.at(m, ((rr % rows)[:, None], (cc % cols)[None, :]), w2)
+                else:
+                    ri, ci = (rr >= 0) & (rr < rows), (cc >= 0) & (cc < cols)
+                    m[np.ix_(rr[ri], cc[ci])] = w2[np.ix_(ri, ci)]
                 P.append(m.ravel())
         return np.stack(P)
 
@@ -140,12 +144,13 @@ class GroupSpec:
                 f"(overlap {self.size - self.stride}), " + ", ".join(extras))
 
 
-def _starts(n: int, k: int, s: int) -> list[int]:
-    """Window starts covering 0..n-1 without wrap; the last window is pushed flush to the edge."""
-    starts = list(range(0, n - k + 1, s))
-    if starts[-1] != n - k:
-        starts.append(n - k)
-    return starts
+def window_starts(n: int, k: int, s: int, wrap: bool) -> list[int]:
+    """First index of each k-wide window along a side of n units, every s: from 0 round a torus;
+    without wrap from −(k−1), so that the windows hang over both edges alike (see the module
+    docstring) and every unit is in ⌈k/s⌉ or ⌊k/s⌋ of them."""
+    if wrap:
+        return list(range(0, n, s))
+    return list(range(-(k - 1), n, s))
 
 
 def pool_overlay(spec: GroupSpec, pool_index: int | None = None) -> np.ndarray:

@@ -35,14 +35,20 @@ def test_wrap_connects_opposite_edges():
     assert pool[0, 0] == 1 and pool[4, 4] == 1 and pool[2, 2] == 0
 
 
-def test_no_wrap_windows_stay_inside_and_cover_the_edges():
-    P = GroupSpec(map_shape=(7, 7), size=3, stride=2, wrap=False).pool_matrix()
-    assert P.shape == (9, 49)
-    assert (P.sum(0) > 0).all()
-    for row in P:
-        m = row.reshape(7, 7)
-        r, c = np.nonzero(m)
-        assert r.max() - r.min() == 2 and c.max() - c.min() == 2
+def test_no_wrap_windows_hang_over_the_edges_so_every_unit_is_pooled_alike():
+    """Without wrap, windows start k − 1 units before the map: with stride 1 every unit, on the
+    edge or in the middle, lies in k² windows with the same weights (an edge unit in fewer
+    pools would be cheaper to use, and the edges would take the map over)."""
+    spec = GroupSpec(map_shape=(7, 6), size=3, stride=1, wrap=False, sigma=1.0)
+    P = spec.pool_matrix()
+    assert P.shape == (9 * 8, 42)  # (7 + 2) × (6 + 2) windows
+    assert ((P > 0).sum(0) == 9).all()
+    np.testing.assert_allclose(P.sum(0), P.sum(0)[0], rtol=1e-6)  # the same total weight
+    corner = P[0].reshape(7, 6)  # the window starting at (−2, −2) holds only unit (0, 0)
+    assert np.count_nonzero(corner) == 1 and corner[0, 0] == pytest.approx(np.exp(-1.0))
+    # stride 2: 5 × 5 windows from −2, all inside the map or hanging over it, none empty
+    P2 = GroupSpec(map_shape=(7, 7), size=3, stride=2, wrap=False).pool_matrix()
+    assert P2.shape == (25, 49) and (P2.sum(1) > 0).all() and (P2.sum(0) > 0).all()
 
 
 def test_gaussian_weights_peak_in_the_centre():
