@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,9 +43,11 @@ class Layout:
     """How a model's units are arranged, for the analysis and the pages.
 
     map:   a 2-D map of `shape` = (rows, cols) units, wrapping around (a torus) when `wrap`.
-    sheet: a 2-D grid of `shape` = (rows, cols) positions with `per_position` units at each;
-           unit i sits at position i // per_position (its filters are local to that position),
-           positions in row-major order.
+    sheet: a 2-D grid of `shape` = (rows, cols) positions with `per_position` = K units at
+           each, drawn as a `block()` = (a, b) block (a·b = K, as square as K allows), so the
+           units form one (rows·a, cols·b) map; unit i is cell i of that map, row-major, and
+           sits at position (r // a, c // b) of its cell (r, c). A sheet over an image also
+           says where its positions are: `stride_px` apart, fields of `field_px` pixels.
     tree:  `parents[i]` is unit i's parent, -1 for a root.
     none:  no spatial order (e.g. a classifier's hidden units).
     """
@@ -54,6 +57,8 @@ class Layout:
     wrap: bool = False
     per_position: int = 1
     parents: tuple[int, ...] = ()
+    stride_px: int = 0  # sheet: image pixels between neighbouring positions (0: not an image)
+    field_px: int = 0  # sheet: side of each unit's square receptive field, in pixels
 
     def __post_init__(self) -> None:
         if self.kind not in ("map", "tree", "sheet", "none"):
@@ -80,8 +85,26 @@ class Layout:
         if self.kind == "map":
             return tuple(self.shape)
         if self.kind == "sheet":
-            return self.shape[0], self.shape[1] * self.per_position
+            a, b = self.block()
+            return self.shape[0] * a, self.shape[1] * b
         return square_shape(n_units)
+
+    def block(self) -> tuple[int, int]:
+        """How a sheet draws the K units of one position: an (a, b) block, a·b = K, a ≤ b."""
+        return square_shape(self.per_position)
+
+    @property
+    def px_per_map_unit(self) -> float:
+        """A sheet's image pixels per step on its unit map: stride / √K (stride / a for an a×a
+        block)."""
+        return self.stride_px / float(np.sqrt(self.per_position))
+
+    def unit_positions(self) -> np.ndarray:
+        """A sheet's (N, 2) position (row, col) of each unit, in positions."""
+        rows, cols = self.grid_shape(self.n_units or 0)
+        a, b = self.block()
+        r, c = np.divmod(np.arange(rows * cols), cols)
+        return np.stack([r // a, c // b], axis=1)
 
     def map_shape(self) -> tuple[tuple[int, int] | None, str]:
         """`((rows, cols), "")` when the units form a 2-D map whose orientation map means

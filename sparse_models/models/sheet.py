@@ -2,22 +2,31 @@
 (Gregor & LeCun 2010, arXiv:1006.0448; the PSD-style energy of Kavukcuoglu et al., CVPR 2009).
 
 A grid of `rows × cols` positions lies over the (H, W) image every `stride` pixels; at each
-position sit K units, each with its OWN r×r receptive field (nothing is shared between
-positions, unlike a convolution). Energy, per image:
+position sit K = a·b units (an a×b block, as square as K allows), each with its OWN r×r
+receptive field: nothing is shared between positions, unlike a convolution. The blocks tile one
+map of (rows·a) × (cols·b) units, so neighbouring units on the map either share a position or
+sit at neighbouring ones: the map is retinotopic, with a/stride units per pixel. Energy, per
+image:
 
-    E(x, z) = ½‖x − Dz‖² + λ Σ_j sqrt(Σ_{p∈P_j} w_p Σ_k z_{p,k}² + ε) + μ‖z‖₁,   z = F(x)
+    E(x, z) = ½‖x − Dz‖² + λ Σ_j sqrt(Σ_{i∈P_j} w_i z_i² + ε) + μ‖z‖₁,   z = F(x)
     F(x)    = g ⊙ shrink(M x, |b|)   (or g ⊙ relu(M x − |b|))
 
-x: (B, H·W); z: (B, N) with N = rows·cols·K, unit i = p·K + k at position p = i // K (row-major);
+x: (B, H·W); z: (B, N), unit i = cell i of the unit map, row-major;
 M x: the locally connected layer, `unfold` the image into (B, r², L) patches and contract each
 position's patch with that position's (K, r²) weights in one batched product;
 Dz: its transpose, each unit's decoder filter put back at its position and summed (`fold`);
 decoder filters are renormalised to unit length after each step.
-Pools P_j are overlapping `pool_size × pool_size` neighbourhoods of positions every
-`pool_stride` positions (all K units of each position), with Gaussian weights w_p of width
-`pool_sigma`, wrapping around only when `pool_wrap`: the same windows as a `GroupSpec`
-neighbourhood on the position grid. The penalty is computed without a (pools × units) matrix:
-the per-position energy Σ_k z² is pooled by a 2-D convolution over the position grid.
+Pools P_j are overlapping `pool_size × pool_size` neighbourhoods of the unit map (units and
+positions together) every `pool_stride` units, with Gaussian weights w_i of width `pool_sigma`,
+wrapping around only when `pool_wrap`: the same windows as a `GroupSpec` neighbourhood on that
+map. The penalty is computed without a (pools × units) matrix, which would grow as the square of
+the sheet: the map of z² is pooled by a 2-D convolution.
+
+Why pinwheels: a pool asks nearby units to be active together, so they learn similar
+orientations (with different phases and positions); and every small patch of image must still be
+reconstructed by the units whose fields cover it, so within a field's reach on the map all
+orientations must appear. Smoothness against coverage gives a map whose orientation repeats
+every few fields and winds around pinwheels (Gregor & LeCun 2010, figure 4 of the lecture).
 """
 
 from __future__ import annotations
@@ -31,8 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, check, check_ranges, setting
-from ..groups import GroupSpec, _starts
-from .base import Layout, SparseModel, register
+from ..groups import GroupSpec, window_starts
+from .base import Layout, SparseModel, register, square_shape
 from .penalties import shrink
 
 MAX_UNITS = 65536  # units on one sheet (weights: 2 × units × r² floats)
@@ -54,13 +63,14 @@ class SheetConfig:
                           help="Distance between neighbouring positions on the image.")
     per_position: int = setting(4, label="Units per position K", min=1, max=64, shape=True,
                                 help="How many units (each with its own filter) sit at each "
-                                     "position.")
-    pool_size: int = setting(3, label="Pool size (positions)", min=1, max=32,
-                             help="Side of the square neighbourhood of positions one pool covers "
-                                  "(all K units at each of them).")
-    pool_stride: int = setting(1, label="Pool stride (positions)", min=1, max=32,
+                                     "position; they are drawn as a block (2×2 for 4), so a "
+                                     "square K keeps the map the same in both directions.")
+    pool_size: int = setting(3, label="Pool size (map units)", min=1, max=32,
+                             help="Side of the square neighbourhood of the unit map one pool "
+                                  "covers (units of one and of neighbouring positions).")
+    pool_stride: int = setting(1, label="Pool stride (map units)", min=1, max=32,
                                help="Distance between neighbouring pools' centres.")
-    pool_sigma: float | None = setting(1.0, label="Pool Gaussian σ (positions)", min=1e-3,
+    pool_sigma: float | None = setting(1.0, label="Pool Gaussian σ (map units)", min=1e-3,
                                        max=100.0, help="Width of the pools' Gaussian weights; "
                                                        "none for uniform weights.")
     pool_wrap: bool = setting(False, label="Pools wrap around the sheet",
@@ -76,6 +86,16 @@ class SheetConfig:
     encoder_decay: float = setting(1.0, label="Encoder weight decay", min=0.0, max=100.0,
                                    help="Decoupled weight decay on the encoder: clears the input "
                                         "directions whitening leaves empty.")
+    zero_mean: bool = setting(
+        True, label="Zero-mean filters",
+        help="Keep every filter's pixels summing to zero, so units code local contrast, not local "
+             "brightness (a patch model's filters are zero-mean because its patches are). Off, "
+             "some units learn unoriented blobs that follow the local mean.")
+    round_fields: bool = setting(
+        True, label="Round receptive fields",
+        help="Keep only the pixels within the disc inscribed in each r×r field. A square field's "
+             "edges favour horizontal and vertical filters; a round one treats every "
+             "orientation alike.")
     eps: float = setting(1e-4, label="ε inside each pool's square root", min=1e-12, max=1.0)
     seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
@@ -96,28 +116,40 @@ class SheetConfig:
         check(n <= MAX_UNITS,
               f"{rows}×{cols} positions × {self.per_position} units = {n} units, above the "
               f"limit of {MAX_UNITS}: raise the stride, or use fewer units per position")
-        check(self.pool_size <= min(rows, cols),
-              f"pools of {self.pool_size}×{self.pool_size} positions do not fit the {rows}×{cols} "
-              f"sheet")
+        mr, mc = self.unit_map
+        check(self.pool_size <= min(mr, mc),
+              f"pools of {self.pool_size}×{self.pool_size} units do not fit the {mr}×{mc} map of "
+              f"units")
         check(self.pool_stride <= self.pool_size,
               f"pool stride {self.pool_stride} is larger than the pool size {self.pool_size}: "
               f"some positions would be in no pool")
 
     @property
     def sheet(self) -> tuple[int, int]:
+        """(rows, cols) positions."""
         return sheet_shape(tuple(self.input_shape), self.receptive_field, self.stride)
 
-    def pool_starts(self) -> tuple[list[int], list[int]]:
-        """First row and column (in positions) of each pool's window, as `GroupSpec` places them:
-        every `pool_stride`, wrapping; without wrap the last window flush with the edge."""
-        (rows, cols), k, s = self.sheet, self.pool_size, self.pool_stride
-        if self.pool_wrap:
-            return list(range(0, rows, s)), list(range(0, cols, s))
-        return _starts(rows, k, s), _starts(cols, k, s)
+    @property
+    def block(self) -> tuple[int, int]:
+        """(a, b): how one position's K units are drawn on the unit map."""
+        return square_shape(self.per_position)
 
-    def position_pools(self) -> GroupSpec:
-        """The pools as a `GroupSpec` neighbourhood on the position grid (for the dense matrix)."""
-        return GroupSpec(kind="neighbourhood", map_shape=self.sheet, size=self.pool_size,
+    @property
+    def unit_map(self) -> tuple[int, int]:
+        """(rows·a, cols·b): the map of all units."""
+        (rows, cols), (a, b) = self.sheet, self.block
+        return rows * a, cols * b
+
+    def pool_starts(self) -> tuple[list[int], list[int]]:
+        """First row and column (in map units) of each pool's window, as `GroupSpec` places
+        them (`groups.window_starts`): without wrap from −(k−1), hanging over the edges."""
+        (rows, cols), k, s = self.unit_map, self.pool_size, self.pool_stride
+        return (window_starts(rows, k, s, self.pool_wrap),
+                window_starts(cols, k, s, self.pool_wrap))
+
+    def map_pools(self) -> GroupSpec:
+        """The pools as a `GroupSpec` neighbourhood on the unit map (for the dense matrix)."""
+        return GroupSpec(kind="neighbourhood", map_shape=self.unit_map, size=self.pool_size,
                          stride=self.pool_stride, wrap=self.pool_wrap, sigma=self.pool_sigma)
 
 
@@ -147,30 +179,53 @@ class Sheet(SparseModel):
         rows, cols = config.sheet
         L, K, r = rows * cols, config.per_position, config.receptive_field
         g = torch.Generator().manual_seed(config.seed)
-        D = torch.randn(L, K, r * r, generator=g)
+        self.register_buffer("aperture", torch.from_numpy(_aperture(config)))  # (r²,) 0/1
+        D = torch.randn(L, K, r * r, generator=g) * self.aperture
         self.D = nn.Parameter(D / D.norm(dim=-1, keepdim=True))  # (L, K, r²) decoder filters
         self.M = nn.Parameter(self.D.detach().clone())  # (L, K, r²) encoder, starts tied
+        self.constrain()  # the aperture, zero mean and unit length from the start
         self.b = nn.Parameter(torch.full((L * K,), 0.3))  # shrink thresholds (0 would not move)
         self.gain = nn.Parameter(torch.ones(L * K))
-        self.register_buffer("pool_weights", torch.from_numpy(_window(config)))  # (1, 1, k, k)
+        # the pools' windows are separable (a k×k window is the outer product of a k-window on
+        # the rows and one on the columns), so pooling is two small matrix products
+        rows_w, cols_w = _window_matrices(config)
+        self.register_buffer("pool_rows", torch.from_numpy(rows_w))  # (J_r, R)
+        self.register_buffer("pool_cols", torch.from_numpy(cols_w))  # (J_c, C)
 
     # --- the locally connected layer and its transpose -----------------------------------------
     def _image(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], 1, *self.config.input_shape)
 
+    def _to_map(self, u: torch.Tensor) -> torch.Tensor:
+        """(B, L, K) per position -> (B, N) in unit-map order (row-major over the map)."""
+        (rows, cols), (a, b) = self.config.sheet, self.config.block
+        return u.reshape(-1, rows, cols, a, b).permute(0, 1, 3, 2, 4).reshape(u.shape[0], -1)
+
+    def _from_map(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, N) in unit-map order -> (B, L, K) per position: the inverse of `_to_map`."""
+        (rows, cols), (a, b) = self.config.sheet, self.config.block
+        return z.reshape(-1, rows, a, cols, b).permute(0, 1, 3, 2, 4).reshape(
+            z.shape[0], rows * cols, a * b)
+
     def local(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-        """Each position's patch against its own filters: (B, H·W), (L, K, r²) -> (B, L·K)."""
+        """Each position's patch against its own filters: (B, H·W), (L, K, r²) -> (B, N)."""
         c = self.config
         patches = F.unfold(self._image(x), c.receptive_field, stride=c.stride)  # (B, r², L)
-        u = torch.einsum("bpl,lkp->blk", patches, W)
-        return u.reshape(x.shape[0], -1)
+        if W.shape[1] == 1:  # one unit per position: a product and a sum beat L tiny matmuls
+            return self._to_map((patches * W[:, 0].T).sum(1).unsqueeze(-1))
+        # one batched product over positions; contiguous operands keep it a single BLAS call
+        u = torch.bmm(patches.permute(2, 0, 1).contiguous(), W.transpose(1, 2).contiguous())
+        return self._to_map(u.transpose(0, 1))  # (L, B, K) -> (B, N)
 
     def local_transpose(self, z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         """The adjoint of `local`: every unit's filter put back at its position, summed:
-        (B, L·K), (L, K, r²) -> (B, H·W)."""
+        (B, N), (L, K, r²) -> (B, H·W)."""
         c = self.config
-        L, K, _ = W.shape
-        patches = torch.einsum("blk,lkp->bpl", z.reshape(z.shape[0], L, K), W)
+        zl = self._from_map(z)  # (B, L, K)
+        if W.shape[1] == 1:
+            patches = zl[:, :, 0].unsqueeze(1) * W[:, 0].T  # (B, r², L)
+        else:
+            patches = torch.bmm(zl.transpose(0, 1).contiguous(), W).permute(1, 2, 0)
         img = F.fold(patches, tuple(c.input_shape), c.receptive_field, stride=c.stride)
         return img.reshape(z.shape[0], -1)
 
@@ -185,18 +240,12 @@ class Sheet(SparseModel):
         return self.local_transpose(z, self.D)
 
     def group_penalty(self, z: torch.Tensor) -> torch.Tensor:
-        """Σ_j sqrt(Σ_{p∈P_j} w_p Σ_k z_{p,k}² + ε) per sample, (B,): the per-position energy
-        pooled by a convolution over the position grid, then the pools' windows picked."""
-        c = self.config
-        rows, cols = c.sheet
-        k = c.pool_size
-        e = (z * z).reshape(z.shape[0], 1, rows, cols, c.per_position).sum(-1)  # (B, 1, R, C)
-        if c.pool_wrap:
-            e = F.pad(e, (0, k - 1, 0, k - 1), mode="circular")
-        rs, cs = c.pool_starts()
-        pooled = F.conv2d(e, self.pool_weights)[:, 0]  # every window, stride 1
-        pooled = pooled[:, rs][:, :, cs]  # (B, J_r, J_c): the pools' windows
-        return torch.sqrt(pooled + c.eps).flatten(1).sum(-1)
+        """Σ_j sqrt(Σ_{i∈P_j} w_i z_i² + ε) per sample, (B,): the map of z² pooled along its rows
+        and its columns by two matrix products (A_r · z² · A_cᵀ), with no (pools × units)
+        matrix."""
+        e = (z * z).reshape(z.shape[0], *self.config.unit_map)  # (B, R, C)
+        pooled = self.pool_rows @ e @ self.pool_cols.T  # (B, J_r, J_c)
+        return torch.sqrt(pooled + self.config.eps).flatten(1).sum(-1)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
@@ -215,6 +264,11 @@ class Sheet(SparseModel):
 
     @torch.no_grad()
     def constrain(self) -> None:
+        ap = self.aperture
+        for W in (self.D, self.M):
+            W.mul_(ap)
+            if self.config.zero_mean:  # mean over the aperture's pixels only
+                W.sub_(ap * (W.sum(dim=-1, keepdim=True) / ap.sum()))
         self.D.div_(self.D.norm(dim=-1, keepdim=True).clamp_min(1e-12))
 
     # --- what it declares --------------------------------------------------------------------
@@ -239,41 +293,68 @@ class Sheet(SparseModel):
 
     @property
     def layout(self) -> Layout:
-        return Layout("sheet", self.config.sheet, wrap=self.config.pool_wrap,
-                      per_position=self.config.per_position)
+        c = self.config
+        return Layout("sheet", c.sheet, wrap=c.pool_wrap, per_position=c.per_position,
+                      stride_px=c.stride, field_px=c.receptive_field)
 
     @classmethod
     def summarize_config(cls, config: SheetConfig) -> str:
-        rows, cols = config.sheet
+        (rows, cols), (mr, mc) = config.sheet, config.unit_map
         r = config.receptive_field
-        return (f"{rows}×{cols} sheet × {config.per_position}, {r}×{r} fields every "
-                f"{config.stride} px, {config.pool_size}×{config.pool_size} pools, λ={config.lam:g}")
+        return (f"{rows}×{cols} positions × {config.per_position} = {mr}×{mc} map, {r}×{r} fields "
+                f"every {config.stride} px, {config.pool_size}×{config.pool_size} pools, "
+                f"λ={config.lam:g}")
 
     @property
     def has_pools(self) -> bool:
         return True  # always pooled; `pools()` is None only where the matrix would be large
 
     def pools(self) -> torch.Tensor | None:
-        """The dense pool matrix (J, N) (each position's weight repeated over its K units) when
-        it holds at most `DENSE_POOLS` entries, else None: the penalty itself never uses it."""
+        """The dense pool matrix (J, N) on the unit map when it holds at most `DENSE_POOLS`
+        entries, else None: the penalty itself never uses it."""
         rs, cs = self.config.pool_starts()
         if len(rs) * len(cs) * self.n_units > DENSE_POOLS:
             return None
-        spec = self.config.position_pools()
-        P = torch.from_numpy(spec.pool_matrix())  # (J, L)
-        return P.repeat_interleave(self.config.per_position, dim=1)
+        return torch.from_numpy(self.config.map_pools().pool_matrix())
 
     def filters(self, kind: str = "decoder") -> torch.Tensor:
-        """Each unit's r×r receptive field (N, 1, r, r), unit order as the layout's."""
+        """Each unit's r×r receptive field (N, 1, r, r), in unit-map order (the layout's)."""
         self.check_filter_kind(kind)
         r = self.config.receptive_field
-        W = self.D if kind == "decoder" else self.M
-        return W.detach().cpu().reshape(self.n_units, 1, r, r)
+        (rows, cols), (a, b) = self.config.sheet, self.config.block
+        W = (self.D if kind == "decoder" else self.M).detach().cpu()  # (L, K, r²)
+        W = W.reshape(rows, cols, a, b, r * r).permute(0, 2, 1, 3, 4)  # unit-map order
+        return W.reshape(self.n_units, 1, r, r)
 
 
-def _window(config: SheetConfig) -> np.ndarray:
-    """The pools' k×k weights as a conv kernel (1, 1, k, k): GroupSpec's Gaussian (or ones)."""
-    k = config.pool_size
+def _aperture(config: SheetConfig) -> np.ndarray:
+    """(r²,) float32 mask of each field's pixels: ones, or the disc of diameter r (pixel centres
+    within r/2 of the field's centre) when `round_fields`."""
+    r = config.receptive_field
+    if not config.round_fields:
+        return np.ones(r * r, dtype=np.float32)
+    c = (r - 1) / 2.0
+    yy, xx = np.mgrid[0:r, 0:r]
+    return ((yy - c) ** 2 + (xx - c) ** 2 <= (r / 2.0) ** 2).astype(np.float32).ravel()
+
+
+def _window_matrices(config: SheetConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(A_r: (J_r, R), A_c: (J_c, C)): row j of A_r holds the 1-D window weights (a Gaussian
+    peaking at 1, or ones) of the j-th pool row over the map's R rows, from
+    `groups.window_starts` (wrapping round, or hanging over the edges), so that A_r[j] ⊗ A_c[l]
+    is pool (j, l) of `SheetConfig.map_pools().pool_matrix()`."""
+    k, sigma = config.pool_size, config.pool_sigma
     offs = np.arange(k) - (k - 1) / 2.0
-    w1 = np.ones(k) if config.pool_sigma is None else np.exp(-offs**2 / (2 * config.pool_sigma**2))
-    return np.outer(w1, w1).astype(np.float32)[None, None]
+    w1 = np.ones(k) if sigma is None else np.exp(-offs**2 / (2 * sigma**2))
+    out = []
+    for n, starts in zip(config.unit_map, config.pool_starts(), strict=True):
+        A = np.zeros((len(starts), n), dtype=np.float64)
+        for j, r0 in enumerate(starts):
+            idx = np.arange(r0, r0 + k)
+            if config.pool_wrap:
+                np.add.at(A[j], idx % n, w1)  # a window wider than the map wraps onto itself
+            else:
+                inside = (idx >= 0) & (idx < n)
+                A[j, idx[inside]] = w1[inside]
+        out.append(A.astype(np.float32))
+    return out[0], out[1]

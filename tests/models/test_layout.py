@@ -26,14 +26,16 @@ def test_a_one_row_map_is_a_strip_not_an_orientation_map():
     assert "1×8 strip" in why and "at least 2 rows and 2 columns" in why
 
 
-def test_sheet_grid_puts_each_positions_units_side_by_side_in_its_row():
-    lay = Layout("sheet", (3, 2), per_position=4)  # 3×2 positions, 4 units at each
-    assert lay.n_units == 24
-    assert lay.grid_shape(24) == (3, 8)
-    assert lay.map_shape() == ((3, 8), "")
-    # (unit i is drawn in cell i, row-major: with 2 positions × 4 units per row of the grid,
-    # each row of the grid is one row of the sheet)
+def test_sheet_grid_draws_each_positions_units_as_a_block():
+    lay = Layout("sheet", (3, 2), per_position=4, stride_px=4)  # 3×2 positions, 4 units at each
+    assert lay.n_units == 24 and lay.block() == (2, 2)
+    assert lay.grid_shape(24) == (6, 4)
+    assert lay.map_shape() == ((6, 4), "")
+    # map cell (3, 2) = unit 14 sits at position (3 // 2, 2 // 2) = (1, 1)
+    assert tuple(lay.unit_positions()[14]) == (1, 1)
+    assert lay.px_per_map_unit == 2.0  # 4 px between positions, 2 units across each
     assert Layout("sheet", (2, 3), per_position=1).grid_shape(6) == (2, 3)
+    assert Layout("sheet", (2, 3), per_position=2).grid_shape(12) == (2, 6)  # 1×2 blocks
 
 
 def test_a_sheet_of_single_units_in_one_row_is_a_strip():

@@ -27,8 +27,26 @@ def test_positions_units_and_layout():
     assert m.layout.n_units == m.n_units
     f = m.filters("encoder")
     assert f.shape == (m.n_units, 1, 4, 4)
-    # unit i = position i // K, filter k = i % K
-    assert torch.equal(m.filters("decoder")[7, 0], m.D.detach()[7 // 3, 7 % 3].reshape(4, 4))
+    # K = 3 units per position are drawn as a 1×3 block: a 5×12 map; map cell (1, 7) is unit
+    # 1·12 + 7 = 19, at position (1, 7 // 3 = 2) = position 1·4 + 2 = 6, its filter 7 % 3 = 1
+    assert m.config.unit_map == (5, 12) and m.layout.map_shape() == ((5, 12), "")
+    assert torch.equal(m.filters("decoder")[19, 0], m.D.detach()[6, 1].reshape(4, 4))
+    assert tuple(m.layout.unit_positions()[19]) == (1, 2)
+
+
+def test_square_blocks_tile_the_map_and_codes_follow_the_map_order():
+    """K = 4: each position's units are a 2×2 block; code i is the unit in map cell i."""
+    m = small(per_position=4)
+    rows, cols = m.config.sheet
+    assert m.config.unit_map == (2 * rows, 2 * cols)
+    x = torch.randn(3, 120)
+    z = m.local(x, m.M.detach())
+    f = m.filters("encoder")[:, 0].reshape(m.n_units, -1)
+    patches = F.unfold(x.reshape(3, 1, 12, 10), 4, stride=2)  # (3, 16, L)
+    pos = torch.as_tensor(m.layout.unit_positions())  # (N, 2)
+    p = pos[:, 0] * cols + pos[:, 1]
+    want = (patches[:, :, p] * f.T).sum(1)  # each unit's own filter on its own position's patch
+    torch.testing.assert_close(z, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("stride", [1, 2, 3])
@@ -40,7 +58,7 @@ def test_tied_locally_connected_layer_is_a_convolution(stride):
     w = torch.randn(K, 1, r, r, generator=torch.Generator().manual_seed(1))
     tied = w.reshape(1, K, r * r).expand(rows * cols, K, r * r)
     x = torch.randn(5, 12 * 10)
-    got = m.local(x, tied).reshape(5, rows, cols, K).permute(0, 3, 1, 2)
+    got = m._from_map(m.local(x, tied)).reshape(5, rows, cols, K).permute(0, 3, 1, 2)
     want = F.conv2d(x.reshape(5, 1, 12, 10), w, stride=stride)
     assert want.shape == got.shape
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -67,10 +85,10 @@ def test_pool_penalty_equals_the_dense_pool_matrix(wrap, stride, sigma):
     m = small(pool_size=3, pool_stride=stride, pool_wrap=wrap, pool_sigma=sigma,
               input_shape=[14, 12])
     z = torch.randn(6, m.n_units, dtype=torch.float64)
-    P = m.pools().double()  # (J, N), from GroupSpec on the positions, repeated over K units
+    P = m.pools().double()  # (J, N), from GroupSpec on the unit map
     assert P.shape[1] == m.n_units
     dense = torch.sqrt((z * z) @ P.T + m.config.eps).sum(-1)
-    m.pool_weights = m.pool_weights.double()
+    m.double()
     torch.testing.assert_close(m.group_penalty(z), dense)
     assert m.has_pools
 
@@ -104,7 +122,7 @@ def test_loss_is_finite_and_training_lowers_it_keeping_unit_decoder_filters():
     ({"input_shape": [6, 6], "receptive_field": 2}, "too small"),
     ({"input_shape": [256, 256], "receptive_field": 2, "stride": 1, "per_position": 4},
      f"limit of {MAX_UNITS}"),
-    ({"pool_size": 5}, "do not fit"),
+    ({"pool_size": 13}, "do not fit the 5×12 map"),
     ({"pool_size": 2, "pool_stride": 3}, "some positions would be in no pool"),
 ])
 def test_bad_configs_are_refused_in_words(settings, words):
@@ -121,3 +139,22 @@ def test_adapt_config_fits_the_data_or_says_why():
         Sheet.adapt_config(SheetConfig(receptive_field=12), (1, 10, 10))
     with pytest.raises(ConfigError, match="too small"):
         Sheet.adapt_config(c, (1, 6, 32))
+
+
+def test_filters_stay_round_zero_mean_and_unit_length_through_training():
+    torch.manual_seed(0)
+    m = small(receptive_field=6, per_position=4)
+    opt = torch.optim.Adam(m.param_groups(1e-2))
+    for _ in range(5):
+        m.train_step(torch.randn(16, 120), None, opt)
+    ap = m.aperture.reshape(6, 6)
+    assert ap[0, 0] == 0 and ap[2, 3] == 1 and int(ap.sum()) == 32  # the disc of diameter 6
+    for kind in ("decoder", "encoder"):
+        f = m.filters(kind)[:, 0]
+        assert torch.all(f[:, ap == 0] == 0)  # nothing outside the disc
+        torch.testing.assert_close(f.sum((1, 2)), torch.zeros(f.shape[0]), atol=1e-5, rtol=0)
+    norms = m.filters("decoder").flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+    square = small(receptive_field=6, round_fields=False, zero_mean=False)
+    assert bool((square.aperture == 1).all())
+    assert float(square.filters("decoder")[:, 0].sum((1, 2)).abs().max()) > 1e-3
