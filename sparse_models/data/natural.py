@@ -154,12 +154,12 @@ def _folder_images(
     images = []
     for path, _, _ in files:
         img = read_grey_file(path, downscale)
-        _check_size(img, Path(path).name, downscale, min_side, patch)
+        check_size(img, Path(path).name, downscale, min_side, patch)
         images.append(whiten_image(img, kind))
     return _freeze(images)
 
 
-def _check_size(img: np.ndarray, name: str, downscale: int, min_side: int, patch: int) -> None:
+def check_size(img: np.ndarray, name: str, downscale: int, min_side: int, patch: int) -> None:
     if min(img.shape) < min_side:
         raise DataError(
             f"image {name!r} is {img.shape[1]}×{img.shape[0]} pixels after downscale {downscale}, "
@@ -287,7 +287,7 @@ def bundled_images(names: tuple[str, ...], downscale: int, whitening: str,
             raise DataError(f"unknown image {n!r}; available: {', '.join(available_images())}")
     images = _bundled_images(names, downscale, _image_kind(whitening))
     for n, im in zip(names, images, strict=True):
-        _check_size(im, n, downscale, side + 2 * BORDER, side)
+        check_size(im, n, downscale, side + 2 * BORDER, side)
     return images
 
 
