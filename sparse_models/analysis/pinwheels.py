@@ -199,3 +199,43 @@ def shuffled_density(
         s = None if sel is None else sel[perm].reshape(theta.shape)
         out.append(pinwheel_density(t, periodic, smooth_sigma, s, spacing=lam))
     return float(np.mean(out))
+
+
+def density_by_size(
+    theta_map: np.ndarray,
+    spacing: float,
+    sizes: list[int] | None = None,
+    smooth_sigma: float = 0.0,
+    selectivity: np.ndarray | None = None,
+) -> list[tuple[int, float, float, int]]:
+    """Pinwheel density per Λ² measured on square windows of the map, by window side:
+    `[(side, mean density, s.d. over windows, windows)]`.
+
+    The map's pinwheels are found once (on the whole map, not periodic); a side-s window holds
+    the pinwheels whose centres fall inside it, over an area of s² map units, with the whole
+    map's Λ = `spacing`. Windows tile the map without overlap. A small window holds a handful of
+    pinwheels, so its density scatters widely; the curve settles as the window grows: how large a
+    map has to be before its density means something. `sizes` default: from 2Λ to the map's
+    shorter side in 8 steps.
+    """
+    theta = as_numpy(theta_map)
+    rows, cols = theta.shape
+    if not (math.isfinite(spacing) and spacing > 0):
+        return []
+    if sizes is None:
+        lo, hi = int(math.ceil(2 * spacing)), min(rows, cols) - 1
+        sizes = sorted({int(v) for v in np.linspace(lo, hi, 8)}) if hi >= lo else [hi]
+    found = np.array([(r, c) for r, c, _ in find_pinwheels(theta, False, smooth_sigma,
+                                                            selectivity)]).reshape(-1, 2)
+    out = []
+    for s in sizes:
+        if s < 2 or s > min(rows, cols) - 1:
+            continue
+        vals = []
+        for r0 in range(0, rows - s, s):
+            for c0 in range(0, cols - s, s):
+                inside = ((found[:, 0] >= r0) & (found[:, 0] < r0 + s)
+                          & (found[:, 1] >= c0) & (found[:, 1] < c0 + s))
+                vals.append(inside.sum() * spacing**2 / s**2)
+        out.append((int(s), float(np.mean(vals)), float(np.std(vals)), len(vals)))
+    return out

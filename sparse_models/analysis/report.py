@@ -20,6 +20,7 @@ import torch
 
 from . import pinwheels as pw
 from .localisation import localisation_summary
+from .retinotopy import retinotopy_summary
 from .orientation import as_numpy, orientation_map, preferred_orientation
 from .quality import (
     explained_variance,
@@ -186,6 +187,28 @@ def summarize(
     return {k: _clean(v) for k, v in out.items()}
 
 
+def sheet_measures(filters: Any, layout: Any, map_shape: tuple[int, int] | None,
+                   spacing: float | None) -> dict[str, Any]:
+    """For a sheet over an image: Λ in image pixels and the retinotopy numbers; None for other
+    layouts, with `why_no_retinotopy` saying why."""
+    out: dict[str, Any] = {"column_spacing_px": None, "px_per_map_unit": None,
+                           **dict.fromkeys(("retinotopy_px_per_unit", "retinotopy_r2",
+                                            "rf_scatter_px"))}
+    if layout.kind != "sheet" or layout.stride_px <= 0:
+        out["why_no_retinotopy"] = "its units are not laid out over an image"
+        return out
+    if map_shape is None:
+        out["why_no_retinotopy"] = "its sheet has no 2-D map"
+        return out
+    px = layout.px_per_map_unit
+    out["px_per_map_unit"] = px
+    if spacing is not None:
+        out["column_spacing_px"] = _clean(spacing * px)
+    out.update({k: _clean(v) for k, v in retinotopy_summary(filters, layout, map_shape).items()})
+    out["why_no_retinotopy"] = None
+    return out
+
+
 def analyze_model(
     model: Any,
     x: np.ndarray | torch.Tensor,
@@ -220,13 +243,15 @@ def analyze_model(
         kind = model.default_filter_kind()
         filters = model.filters(kind)
         pools = model.pools()
-    map_shape, why = model.layout.map_shape()
+    layout = model.layout
+    map_shape, why = layout.map_shape()
     out = summarize(
         filters, map_shape, torch.cat(codes), xt, torch.cat(recon),
         pool_matrix=None if pools is None else pools.detach().cpu(),
         periodic=model.map_periodic if periodic is None else bool(periodic),
         smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
     )
+    out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing")))
     if x_test is not None and len(x_test) > 0:
         xs = torch.as_tensor(x_test)[:max_samples].float().to(device)
         ys = None if y_test is None else torch.as_tensor(y_test)[:max_samples].to(device)

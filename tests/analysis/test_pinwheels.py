@@ -113,3 +113,18 @@ def test_shuffled_baseline_is_far_above_pi():
     assert base == shuffled_density(theta, n=3, seed=0, periodic=True)
     smoothed = shuffled_density(theta, n=3, seed=0, periodic=True, smooth_sigma=1.0)
     assert math.pi < smoothed < base
+
+
+def test_density_by_window_size_settles_near_pi_on_random_maps():
+    """On Gaussian random maps (density π) windows of growing side: the mean density stays near
+    π and its spread over windows shrinks as the windows grow."""
+    from sparse_models.analysis.pinwheels import density_by_size
+
+    theta = random_orientation_map((192, 192), 12.0, seed=3)
+    lam = column_spacing(theta, periodic=True)
+    curve = density_by_size(theta, lam, sizes=[24, 48, 95])
+    assert [c[0] for c in curve] == [24, 48, 95]
+    assert curve[0][3] > curve[1][3] > curve[2][3] >= 1  # fewer, larger windows
+    assert curve[-1][1] == pytest.approx(math.pi, rel=0.2)
+    assert curve[0][2] > curve[-1][2]  # small windows scatter more
+    assert density_by_size(theta, float("nan")) == []
