@@ -24,6 +24,8 @@ from sparse_models.analysis import (
     shuffled_density,
 )
 from sparse_models.analysis.cached import analyze_run
+from sparse_models.analysis.pinwheels import density_by_size
+from sparse_models.analysis.retinotopy import retinotopy
 from sparse_models.analysis.sparsity import ACTIVITY_SAMPLES
 from sparse_models.training.runs import RunError
 
@@ -37,7 +39,9 @@ def _run(path: str, stamp: float):
 
 
 def has_pools(ref: RunRef) -> bool:
-    return ref.load().model.pools() is not None
+    """Whether the run's model pools its units (its `has_pools`; a large sheet has pools but no
+    dense pool matrix)."""
+    return bool(ref.load().model.has_pools)
 
 
 def map_info(ref: RunRef) -> tuple[tuple[int, int] | None, str | None]:
@@ -172,3 +176,64 @@ def snapshots(path: str, stamp: float) -> tuple[np.ndarray, np.ndarray, str]:
 def snapshots_problem(path: str, stamp: float) -> str | None:
     """Why the run's replay is unavailable (a damaged snapshots file), or None."""
     return _snapshot_file(path, stamp)[3]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def random_field_control(shape: tuple[int, int], spacing: float, smooth: float,
+                         n: int = 10) -> tuple[float, float]:
+    """Mean and s.d. of the pinwheel density of `n` Gaussian random orientation maps with this
+    column spacing, on a map of this size, counted the same way (π in expectation)."""
+    from sparse_models.bench_pinwheels import random_field_density
+
+    if not (math.isfinite(spacing) and spacing > 0):
+        return math.nan, math.nan
+    return random_field_density(tuple(shape), float(spacing), n=n, smooth_sigma=float(smooth))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def size_curve(path: str, stamp: float, smooth: float, weighted: bool = True,
+               snapshot: int | None = None) -> list[tuple[int, float, float, int]]:
+    """Pinwheel density on windows of growing side (`density_by_size`), with the map's Λ."""
+    o = orientation(path, stamp, snapshot)
+    sel = o["selectivity"] if weighted else None
+    return density_by_size(o["theta"], o["spacing"], smooth_sigma=smooth, selectivity=sel)
+
+
+SEED_KEYS = (("model_config", "seed"), ("data", "seed"), ("train", "seed"))
+
+
+def _without_seeds(config: dict[str, Any]) -> dict[str, Any]:
+    c = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()
+         if k not in ("command", "parent")}
+    for section, key in SEED_KEYS:
+        if isinstance(c.get(section), dict):
+            c[section].pop(key, None)
+    return c
+
+
+def seed_siblings(ref: RunRef) -> list[RunRef]:
+    """Finished runs (this one first) with exactly this run's settings but for their seeds:
+    the same experiment repeated, for a spread over seeds."""
+    from sparse_models.training.runs.format import read_run_config
+
+    from .runs import all_runs, run_stamp
+
+    me = _without_seeds(ref.load().config.to_dict())
+    out = [ref]
+    for info in all_runs():
+        if info.path == ref.info.path or info.state != "completed" or info.model != ref.info.model:
+            continue
+        try:
+            other = _without_seeds(read_run_config(info.path).to_dict())
+        except Exception:  # a damaged folder is simply not a sibling
+            continue
+        if other == me:
+            out.append(RunRef(str(info.path), run_stamp(info.path), info))
+    return out
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def retinotopy_of(path: str, stamp: float) -> dict[str, Any]:
+    """A sheet's receptive-field centres and retinotopy numbers (`analysis.retinotopy`)."""
+    run = _run(path, stamp)
+    return retinotopy(run.filters()[:, 0], run.layout, run.map_shape)

@@ -7,13 +7,20 @@ slider only recounts the pinwheels (a fragment, so nothing else reruns).
 from __future__ import annotations
 
 import math
+import statistics
 
 import streamlit as st
 
 import app_ui
 from app_ui import analysis, replay
 from app_ui.widgets import fmt, plain
-from sparse_models.plotting import orientation_map_figure, power_spectrum_figure
+from sparse_models.plotting import (
+    density_curve_figure,
+    orientation_histogram_figure,
+    orientation_map_figure,
+    power_spectrum_figure,
+    retinotopy_figure,
+)
 
 PI = math.pi
 TIME_KEY = "orientation_time"  # the replay position, kept in the URL
@@ -34,12 +41,14 @@ def smoothing_ui() -> tuple[float, bool]:
     return float(smooth), bool(weighted)
 
 
-def numbers_ui(o: dict, p: dict, shape: tuple[int, int]) -> None:
+def numbers_ui(o: dict, p: dict, shape: tuple[int, int], px_per_unit: float | None) -> None:
     lam = o["spacing"]
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Column spacing Λ", f"{lam:.1f}" if math.isfinite(lam) else "—",
               help="The typical period of the map, in map units (one unit = the distance between "
-                   "neighbouring units): 1 / the radius of the spectrum's peak ring.")
+                   "neighbouring units): 1 / the radius of the spectrum's peak ring"
+                   + ("; in image pixels for a sheet over an image (a map unit is "
+                      f"{px_per_unit:.3g} px)." if px_per_unit else "."))
     c2.metric("Pinwheels", p["count"], help=f"{p['positive']} with charge +½, "
               f"{p['negative']} with −½ (on a torus the two counts are equal).")
     density = p["density"]
@@ -54,7 +63,9 @@ def numbers_ui(o: dict, p: dict, shape: tuple[int, int]) -> None:
     rows, cols = shape
     if math.isfinite(lam):
         columns = rows * cols / lam**2
-        note = (f"Reference: π ≈ 3.14 in the visual cortex; the shuffled map gives "
+        in_px = (f"Λ = {lam:.1f} map units = {lam * px_per_unit:.1f} image pixels "
+                 f"(a map unit is {px_per_unit:.3g} px). " if px_per_unit else "")
+        note = (in_px + f"Reference: π ≈ 3.14 in the visual cortex; the shuffled map gives "
                 f"{fmt(p['shuffled_density'])}. About {columns:.1f} column areas Λ² fit on this "
                 f"{rows}×{cols} map")
         if columns < 4:
@@ -78,6 +89,8 @@ if not analysis.has_pools(ref):
             f"run of a model with pools to see orientation domains.")
 
 run = ref.load()
+layout = run.layout
+px_per_unit = layout.px_per_map_unit if layout.kind == "sheet" and layout.stride_px else None
 steps, _, _ = analysis.snapshots(ref.path, ref.stamp)
 if (problem := analysis.snapshots_problem(ref.path, ref.stamp)) is not None:
     st.warning(plain(f"The replay is unavailable: {problem}"))
@@ -108,12 +121,11 @@ snapshot = None if final else labels.index(choice)
 o = analysis.orientation(ref.path, ref.stamp, snapshot)
 
 
-@st.fragment
-def map_view() -> None:
-    """The smoothing, the numbers and the map (the smoothing reruns only this)."""
+def map_view() -> tuple[float, bool]:
+    """The smoothing, the numbers and the map."""
     smooth, weighted = smoothing_ui()
     p = analysis.pinwheels(ref.path, ref.stamp, smooth, weighted, snapshot=snapshot)
-    numbers_ui(o, p, shape)
+    numbers_ui(o, p, shape, px_per_unit)
     dead = analysis.dead_map(ref.path, ref.stamp) if final else None
     when = "" if final else f", {choice}"
     fig = orientation_map_figure(
@@ -126,12 +138,10 @@ def map_view() -> None:
                 f"numbers above still count their filters.")
     st.caption("Hue: preferred orientation; brightness: selectivity; ● +½ and ■ −½ pinwheel "
                "centres. Hover a unit for its numbers." + note)
+    return smooth, weighted
 
 
-left, right = st.columns([3, 2])
-with left:
-    map_view()
-with right:
+def spectrum_view() -> None:
     st.subheader(r"Power spectrum of $e^{2i\theta}$")
     st.plotly_chart(power_spectrum_figure(o["spectrum"], o["radial_k"], o["radial_power"],
                                           o["spacing"]), key="orientation_spectrum")
@@ -143,3 +153,91 @@ with right:
         "**Reading the map.** Around a pinwheel centre every orientation (every colour) "
         "appears once; going round it once, the orientation turns by 180°, clockwise (−½) or "
         "anticlockwise (+½). Dark regions are units with little orientation preference.")
+
+
+@st.fragment
+def map_and_controls() -> None:
+    """The map and its numbers, the spectrum, and the density against its controls: one
+    fragment, so that moving the smoothing redraws every number that depends on it (and only
+    them)."""
+    left, right = st.columns([3, 2])
+    with left:
+        smooth, weighted = map_view()
+    with right:
+        spectrum_view()
+    controls_view(smooth, weighted)
+
+
+def controls_view(smooth: float, weighted: bool) -> None:
+    """The density against its references, the orientation histogram and the density curve."""
+    p = analysis.pinwheels(ref.path, ref.stamp, smooth, weighted, snapshot=snapshot)
+    lam = o["spacing"]
+    st.subheader("Is it a cortex-like map? The density against its controls")
+    if not math.isfinite(lam):
+        st.caption("The map has no column spacing, so there is no density to compare.")
+        return
+    grf = analysis.random_field_control(shape, lam, smooth)
+    siblings = analysis.seed_siblings(ref) if final else [ref]
+    dens = [analysis.pinwheels(s.path, s.stamp, smooth, weighted)["density"] for s in siblings]
+    dens = [d for d in dens if math.isfinite(d)]
+    rows = [
+        ("This map", fmt(p["density"]), f"{p['count']} pinwheels at smoothing σ = {smooth:g}"),
+        ("Over seeds", f"{statistics.fmean(dens):.2f} ± {statistics.pstdev(dens):.2f}"
+         if len(dens) > 1 else "—",
+         f"mean ± s.d. over {len(dens)} runs with these settings but other seeds"
+         if len(dens) > 1 else "no other finished run has these settings with another seed: "
+         "train the same settings with another model and data seed to see the spread"),
+        ("Shuffled map", fmt(p["shuffled_density"]), "the same units at random places"),
+        ("Random field", f"{grf[0]:.2f} ± {grf[1]:.2f}",
+         f"Gaussian random maps with this Λ on a {shape[0]}×{shape[1]} map, counted the same way "
+         "(π in expectation)"),
+        ("Visual cortex", f"≈ {PI:.2f}", "tree shrew, galago, ferret (Kaschube et al. 2010)"),
+    ]
+    st.table({"": [r[0] for r in rows], "pinwheels per Λ²": [r[1] for r in rows],
+              "what it is": [r[2] for r in rows]})
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(orientation_histogram_figure(
+            o["theta"], title="Preferred orientations of the units"), key="orientation_hist")
+        st.caption("A map that covers every orientation evenly has flat bars; photographs have "
+                   "more horizontal and vertical edges than oblique ones, and the units follow "
+                   "the data unless it is evened out (for whole images: data.rotations).")
+    with right:
+        curve = analysis.size_curve(ref.path, ref.stamp, smooth, weighted, snapshot)
+        if curve:
+            st.plotly_chart(density_curve_figure(
+                curve, grf, title="Density against the size of the map"), key="density_curve")
+            st.caption("The pinwheels of this map counted in square windows of growing side "
+                       "(mean ± s.d. over windows): small maps hold too few pinwheels for the "
+                       "density to mean much; it settles as the window grows.")
+        else:
+            st.caption("The map is too small, for its Λ, to count pinwheels in windows.")
+
+
+@st.fragment
+def retinotopy_view() -> None:
+    st.subheader("Retinotopy: where each unit looks")
+    r = analysis.retinotopy_of(ref.path, ref.stamp)
+    c1, c2, c3 = st.columns(3)
+    slope = (r["slope_rows"] + r["slope_cols"]) / 2
+    c1.metric("Pixels per map unit", f"{slope:.2f}",
+              help=f"How far the receptive-field centre moves per step on the map (least-squares "
+                   f"line); the positions alone move it {px_per_unit:.3g} px.")
+    c2.metric("R²", f"{(r['r2_rows'] + r['r2_cols']) / 2:.3f}",
+              help="How much of the spread of the centres the map position explains.")
+    c3.metric("Scatter", f"{r['scatter_px']:.2f} px",
+              help="RMS distance of the centres from the line: units next to each other on the "
+                   "map look at slightly different places.")
+    h, w = run.model.input_shape[1:]
+    st.plotly_chart(retinotopy_figure(r["centres"], shape, o["theta"].ravel(), (h, w),
+                                      layout.block(), title="Receptive-field centres in the image"),
+                    key="retinotopy")
+    st.caption("Each dot is a unit's receptive-field centre (its field's place plus its filter's "
+               "centre of energy), coloured by its preferred orientation; the grey grid joins the "
+               "mean centres of neighbouring positions. A smooth grid: neighbouring units look at "
+               "neighbouring places.")
+
+
+map_and_controls()
+if px_per_unit is not None and final:
+    retinotopy_view()

@@ -253,6 +253,12 @@ if P is not None:
     g = group_norms(z, P)
     c5.metric("Active pools per patch", units_text(s["mean_active_pools"], P.shape[0]),
               help="Pools whose norm ‖z_P‖₂ exceeds the same threshold.")
+elif analysis.has_pools(ref):
+    g = None
+    c5.metric("Pools", "not counted",
+              help=f"{ref.name} pools its units, but it has too many units and pools for the "
+                   f"pool statistics here (they need the whole pools × units matrix); its "
+                   f"penalty never builds that matrix.")
 else:
     g = None
     c5.metric("Pools", "none", help="This model has no group structure.")

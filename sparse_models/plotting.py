@@ -399,3 +399,85 @@ def pool_preview_figure(coverage: np.ndarray, pool: np.ndarray | None = None,
                          scaleanchor="x" if c == 1 else "x2", constrain="domain", row=1, col=c)
     fig.update_layout(height=height, margin=MARGIN)
     return fig
+
+
+def _hue_hex(theta: np.ndarray) -> list[str]:
+    rgb = hsv_to_rgb(np.asarray(theta, float) / math.pi, 1.0, 1.0)
+    return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in row)
+            for row in np.atleast_2d(rgb)]
+
+
+def orientation_histogram_figure(theta: np.ndarray, bins: int = 18, title: str | None = None,
+                                 height: int = 300) -> go.Figure:
+    """How many units prefer each orientation: `bins` bars over [0°, 180°), each in its hue."""
+    deg = np.degrees(np.asarray(theta, float).ravel())
+    counts, edges = np.histogram(deg, bins=bins, range=(0.0, 180.0))
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=counts, width=180.0 / bins * 0.95,
+                           marker_color=_hue_hex(np.radians(centres)),
+                           hovertemplate="%{x:.0f}°: %{y} units<extra></extra>"))
+    fig.add_hline(y=deg.size / bins, line_dash="dot", line_color="#888888",
+                  annotation_text="even", annotation_position="top right")
+    fig.update_xaxes(title="preferred orientation θ (°)", tickvals=[0, 45, 90, 135, 180])
+    fig.update_yaxes(title="units")
+    fig.update_layout(title=title, height=height, margin=MARGIN, showlegend=False)
+    return fig
+
+
+def density_curve_figure(curve: Sequence[tuple[int, float, float, int]],
+                         random_field: tuple[float, float] | None = None,
+                         title: str | None = None, height: int = 300) -> go.Figure:
+    """Pinwheel density per Λ² against the side of the window it is counted in (mean ± s.d. over
+    windows), with π and, when given, the random-field control (mean ± s.d.)."""
+    c = np.asarray(list(curve), dtype=float).reshape(-1, 4)
+    fig = go.Figure(go.Scatter(
+        x=c[:, 0], y=c[:, 1], mode="lines+markers", name="this map",
+        error_y=dict(type="data", array=c[:, 2], visible=True),
+        customdata=c[:, 3], hovertemplate="side %{x:.0f}: %{y:.2f} per Λ² "
+                                          "(%{customdata:.0f} windows)<extra></extra>"))
+    fig.add_hline(y=math.pi, line_dash="dash", line_color="#2ca02c",
+                  annotation_text="π (visual cortex)", annotation_position="top left")
+    if random_field is not None and math.isfinite(random_field[0]):
+        m, sd = random_field
+        fig.add_hrect(y0=m - sd, y1=m + sd, fillcolor="#999999", opacity=0.2, line_width=0,
+                      annotation_text="random field ± s.d.", annotation_position="bottom right")
+    fig.update_xaxes(title="window side (map units)")
+    fig.update_yaxes(title="pinwheels per Λ²", rangemode="tozero")
+    fig.update_layout(title=title, height=height, margin=MARGIN, showlegend=False)
+    return fig
+
+
+def retinotopy_figure(centres: np.ndarray, map_shape: tuple[int, int], theta: np.ndarray,
+                      image_shape: tuple[int, int], block: tuple[int, int] = (1, 1),
+                      title: str | None = None, height: int = 460) -> go.Figure:
+    """Where each unit of a sheet looks: its receptive-field centre in image pixels, coloured by
+    its preferred orientation, with the grid of the positions' mean centres (one line per row and
+    column of positions) drawn over it: a smooth grid is a retinotopic map."""
+    rows, cols = map_shape
+    xy = np.asarray(centres, float).reshape(rows, cols, 2)
+    a, b = block
+    pr, pc = rows // a, cols // b
+    mean = xy[:pr * a, :pc * b].reshape(pr, a, pc, b, 2).mean(axis=(1, 3))
+    fig = go.Figure()
+    lines_x, lines_y = [], []
+    for r in range(pr):
+        lines_x += list(mean[r, :, 1]) + [None]
+        lines_y += list(mean[r, :, 0]) + [None]
+    for c in range(pc):
+        lines_x += list(mean[:, c, 1]) + [None]
+        lines_y += list(mean[:, c, 0]) + [None]
+    fig.add_trace(go.Scatter(x=lines_x, y=lines_y, mode="lines", name="positions",
+                             line=dict(color="#555555", width=1), hoverinfo="skip"))
+    mr, mc = np.divmod(np.arange(rows * cols), cols)
+    flat = xy.reshape(-1, 2)
+    fig.add_trace(go.Scatter(
+        x=flat[:, 1], y=flat[:, 0], mode="markers", name="units",
+        marker=dict(size=5, color=_hue_hex(np.asarray(theta).ravel())),
+        customdata=np.stack([mr, mc, np.degrees(np.asarray(theta).ravel())], axis=1),
+        hovertemplate="map cell (%{customdata[0]}, %{customdata[1]}), θ %{customdata[2]:.0f}°"
+                      "<br>centre (%{y:.1f}, %{x:.1f}) px<extra></extra>"))
+    h, w = image_shape
+    fig.update_xaxes(range=[-0.5, w - 0.5], title="image column (px)", constrain="domain")
+    fig.update_yaxes(range=[h - 0.5, -0.5], title="image row (px)", scaleanchor="x")
+    fig.update_layout(title=title, height=height, margin=MARGIN, showlegend=False)
+    return fig

@@ -1,0 +1,66 @@
+"""The Orientation page for a sheet over images: Λ in pixels, the density against its controls
+(shuffled, random field, over seeds), the orientation histogram, the density curve and the
+retinotopy view; a patch model gets the controls but no retinotopy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app_ui.testing import cli_train, open_app, private_runs
+
+SHEET = ["data.crop=24", "data.n_crops=256", "data.images=[\"camera\"]", "model.receptive_field=6",
+         "model.stride=3", "model.per_position=4", "model.pool_size=3", "train.steps=6",
+         "train.batch_size=32", "train.log_every=3", "train.snapshot_every=3", "train.threads=1"]
+
+
+@pytest.fixture(scope="module")
+def sheet_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Two sheets with the same settings but their seeds, and a third with another λ."""
+    with private_runs(tmp_path_factory.mktemp("runs")) as runs:
+        cli_train(runs, "sheet", "sheet-a", SHEET)
+        cli_train(runs, "sheet", "sheet-b", [*SHEET, "model.seed=1", "data.seed=1"])
+        cli_train(runs, "sheet", "sheet-other", [*SHEET, "model.lam=0.2"])
+        cli_train(runs, "topographic", "topo", ["model.group.map_shape=[6,6]",
+                                                "model.group.size=3", "data.n_patches=256",
+                                                "train.steps=6", "train.batch_size=32",
+                                                "train.threads=1"])
+        yield runs
+
+
+def _table(at) -> dict[str, str]:
+    df = at.table[0].value
+    return dict(zip(df.iloc[:, 0], df.iloc[:, 1], strict=True))
+
+
+def test_a_sheet_shows_its_controls_seeds_and_retinotopy(sheet_runs: Path) -> None:
+    at = open_app("../pages/orientation.py", 60, run="sheet-a")
+    assert not at.exception, [e.message for e in at.exception]
+    rows = _table(at)
+    assert {"This map", "Over seeds", "Shuffled map", "Random field", "Visual cortex"} <= set(rows)
+    assert "±" in rows["Over seeds"]  # sheet-b is the same experiment with other seeds
+    this = [m for m in at.metric if m.label == "Pinwheels per Λ²"][0].value
+    assert rows["This map"] == this  # one number, the same in both places
+    captions = "\n".join(c.value for c in at.caption)
+    assert "image pixels" in captions and "over 2 runs" in "\n".join(
+        str(v) for v in at.table[0].value.iloc[:, 2])
+    labels = {m.label for m in at.metric}
+    assert {"Pixels per map unit", "R²", "Scatter"} <= labels
+    subheaders = [s.value for s in at.subheader]
+    assert any("Retinotopy" in s for s in subheaders)
+
+
+def test_a_run_with_no_seed_siblings_says_how_to_get_the_spread(sheet_runs: Path) -> None:
+    at = open_app("../pages/orientation.py", 60, run="sheet-other")
+    assert not at.exception, [e.message for e in at.exception]
+    rows = _table(at)
+    assert rows["Over seeds"] == "—"
+
+
+def test_a_patch_map_has_controls_but_no_retinotopy(sheet_runs: Path) -> None:
+    at = open_app("../pages/orientation.py", 60, run="topo")
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Random field" in _table(at)
+    assert not any("Retinotopy" in s.value for s in at.subheader)
