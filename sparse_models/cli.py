@@ -4,6 +4,7 @@
     python -m sparse_models analyze runs/topographic-20261122-101500 --json
     python -m sparse_models list
     python -m sparse_models bench
+    python -m sparse_models bench pinwheels
 
 Bad input (unknown model or key, bad value, unreadable run) prints one line and exits 2.
 """
@@ -88,9 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
 
     b = sub.add_parser("bench", help="measure training speed, solver speed and more")
-    b.add_argument("what", nargs="?", default="train", choices=["train", "app", "all"],
-                   help="train: the library's benchmarks; app: the web app (real server+browser, "
-                        "app_ui/bench.py; run from the repository root)")
+    b.add_argument("what", nargs="?", default="train", choices=["train", "pinwheels", "app", "all"],
+                   help="train: the library's benchmarks; pinwheels: the sheet model's and a "
+                        "large topographic map's pinwheels against their controls, and filter "
+                        "localisation; app: the web app (real server+browser, app_ui/bench.py; "
+                        "run from the repository root)")
+    b.add_argument("--seeds", type=int, default=3, help="pinwheels: seeds of the sheet model")
     b.add_argument("--quick", action="store_true", help="smaller problems, for a smoke test")
     b.add_argument("--device", default="auto")
     b.set_defaults(func=cmd_bench)
@@ -288,6 +292,12 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         from .bench import run_library_bench
 
         run_library_bench(quick=args.quick, device=args.device)
+    if args.what in ("pinwheels", "all"):
+        from .bench_pinwheels import run_pinwheel_bench
+
+        if args.seeds < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+        run_pinwheel_bench(quick=args.quick, seeds=args.seeds)
     if args.what in ("app", "all"):
         # The app's benchmark belongs to the app (app_ui/bench.py, beside this package), not to
         # the library, which never imports streamlit: it is imported only when asked for.

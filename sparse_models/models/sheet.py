@@ -59,26 +59,26 @@ class SheetConfig:
     input_shape: tuple[int, int] = setting((32, 32), label="Image (h, w)", form=False)  # from the data
     receptive_field: int = setting(8, label="Receptive field r (px)", min=2, max=32, shape=True,
                                    help="Side of each unit's own square receptive field.")
-    stride: int = setting(2, label="Stride between positions (px)", min=1, max=32, shape=True,
+    stride: int = setting(4, label="Stride between positions (px)", min=1, max=32, shape=True,
                           help="Distance between neighbouring positions on the image.")
-    per_position: int = setting(4, label="Units per position K", min=1, max=64, shape=True,
+    per_position: int = setting(36, label="Units per position K", min=1, max=64, shape=True,
                                 help="How many units (each with its own filter) sit at each "
                                      "position; they are drawn as a block (2×2 for 4), so a "
                                      "square K keeps the map the same in both directions.")
-    pool_size: int = setting(3, label="Pool size (map units)", min=1, max=32,
+    pool_size: int = setting(5, label="Pool size (map units)", min=1, max=32,
                              help="Side of the square neighbourhood of the unit map one pool "
                                   "covers (units of one and of neighbouring positions).")
     pool_stride: int = setting(1, label="Pool stride (map units)", min=1, max=32,
                                help="Distance between neighbouring pools' centres.")
-    pool_sigma: float | None = setting(1.0, label="Pool Gaussian σ (map units)", min=1e-3,
+    pool_sigma: float | None = setting(1.5, label="Pool Gaussian σ (map units)", min=1e-3,
                                        max=100.0, help="Width of the pools' Gaussian weights; "
                                                        "none for uniform weights.")
     pool_wrap: bool = setting(False, label="Pools wrap around the sheet",
                               help="Whether neighbourhoods wrap around the sheet's edges (a "
                                    "torus); an image's sheet has edges, so off by default.")
-    lam: float = setting(1.0, label="λ (group-sparsity weight)", min=0.0, max=100.0,
+    lam: float = setting(0.4, label="λ (group-sparsity weight)", min=0.0, max=100.0,
                          help="Weight of the pooled (L2) sparsity penalty.")
-    l1: float = setting(0.3, label="Extra L1 weight μ (per unit)", min=0.0, max=100.0,
+    l1: float = setting(0.1, label="Extra L1 weight μ (per unit)", min=0.0, max=100.0,
                         help="Adds μ·Σ|z| on top of the group penalty; 0: pure group sparsity.")
     encoder: Literal["shrink", "relu"] = setting(
         "shrink", label="Encoder nonlinearity",
@@ -167,8 +167,8 @@ class Sheet(SparseModel):
                     r"\sum_{p\in P_j}w_p\sum_k z_{p,k}^2}+\mu\lVert z\rVert_1,\quad z=F(x)")
     paper = ("Gregor & LeCun 2010, arXiv:1006.0448 (local receptive fields, no weight sharing); "
              "Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009")
-    preset = {"data": {"source": "images", "crop": 32, "n_crops": 4000},
-              "train": {"steps": 1000, "batch_size": 64, "lr": 3e-3}}
+    preset = {"data": {"source": "images", "crop": 36, "n_crops": 10000, "rotations": 6},
+              "train": {"steps": 1800, "batch_size": 256, "lr": 2e-2}}
     tiny = {"data.source": "images", "data.crop": 12, "data.n_crops": 64,
             "data.images": ["camera"], "model.receptive_field": 4, "model.stride": 4,
             "model.per_position": 2, "model.pool_size": 2, "train.steps": 4,
