@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print JSON")
     a.add_argument("--samples", type=int, default=5000, help="patches to analyse (default 5000)")
     a.add_argument("--smooth", type=float, default=None, help="map smoothing σ for pinwheels")
+    a.add_argument("--shipped", action="store_true",
+                   help="a shipped run: store the analysis in its folder (maintainers refreshing "
+                        "checkpoints/ after the analysis changed)")
     a.set_defaults(func=cmd_analyze)
 
     ls = sub.add_parser("list", help="list runs (shipped and yours) or models")
@@ -249,6 +252,8 @@ def cmd_analyze(args: argparse.Namespace, argv: list[str]) -> int:
             raise CLIError(f"--smooth must be a number from 0 to 100 (map units), got "
                            f"{args.smooth}")
         kwargs["smooth_sigma"] = args.smooth
+    if args.shipped:
+        kwargs["allow_shipped"] = True
     result = analyze_run(args.run, **kwargs)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
