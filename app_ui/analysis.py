@@ -199,7 +199,11 @@ def size_curve(path: str, stamp: float, smooth: float, weighted: bool = True,
     return density_by_size(o["theta"], o["spacing"], smooth_sigma=smooth, selectivity=sel)
 
 
-SEED_KEYS = (("model_config", "seed"), ("data", "seed"), ("train", "seed"))
+# What may differ between runs of the same experiment: the seeds, and training settings that only
+# change what is recorded or where it runs, not what is learned.
+SEED_KEYS = (("model_config", "seed"), ("data", "seed"), ("train", "seed"),
+             ("train", "snapshot_every"), ("train", "log_every"), ("train", "eval_every"),
+             ("train", "threads"), ("train", "device"))
 
 
 def _without_seeds(config: dict[str, Any]) -> dict[str, Any]:

@@ -262,6 +262,9 @@ if not problems:
         st.error(plain(str(exc)))
         problems.append("settings")
         config = None
+if config is not None:  # what these settings make, fitted to the data (e.g. a sheet's map)
+    st.caption(plain(f"These settings make: {config.model_cls.summarize_config(config.model_config)}"
+                     f" on {config.data.source} data."))
 if parent is not None and config is not None:
     try:
         parent_parameters(config, parent.path)

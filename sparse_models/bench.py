@@ -49,16 +49,15 @@ def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -
     return 2 * n**3 / best / 1e9
 
 
-def bench_default_training(device: str = "auto", steps: int | None = None) -> dict[str, Any]:
+def train_from_scratch(model: str, overrides: dict[str, Any], command: str) -> dict[str, Any]:
+    """Train a run from scratch in a temporary folder (the CLI's code path) and analyse it: the
+    analysis dict plus `wall_s` (end to end, data included), `state`, `steps`, `batch_size`."""
     from .analysis.report import analyze_model
     from .presets import build_run_config
     from .training.pipeline import execute_run
     from .training.runs import create_run, load_run
 
-    overrides: dict[str, Any] = {"train.device": device}
-    if steps is not None:
-        overrides["train.steps"] = steps
-    cfg = build_run_config("topographic", overrides, command="python -m sparse_models bench")
+    cfg = build_run_config(model, overrides, command=command)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         run_dir = create_run(cfg, runs_dir=Path(tmp), name="bench")
@@ -66,8 +65,17 @@ def bench_default_training(device: str = "auto", steps: int | None = None) -> di
         wall = time.perf_counter() - t
         run = load_run(run_dir)
         quality = analyze_model(run.model, run.dataset().x, periodic=run.map_periodic)
-    return {"state": state, "wall_s": wall, "steps": cfg.train.steps,
-            "batch_size": cfg.train.batch_size, "quality": quality}
+    return {**quality, "wall_s": wall, "state": state, "steps": cfg.train.steps,
+            "batch_size": cfg.train.batch_size}
+
+
+def bench_default_training(device: str = "auto", steps: int | None = None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {"train.device": device}
+    if steps is not None:
+        overrides["train.steps"] = steps
+    q = train_from_scratch("topographic", overrides, "python -m sparse_models bench")
+    return {"state": q["state"], "wall_s": q["wall_s"], "steps": q["steps"],
+            "batch_size": q["batch_size"], "quality": q}
 
 
 def bench_train_step(device: torch.device, batch_size: int = 256, steps: int = 200) -> dict[str, Any]:

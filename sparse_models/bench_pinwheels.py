@@ -15,9 +15,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,22 +28,10 @@ TARGETS = {"sheet_s": 60.0, "live": 0.90, "dtheta": 20.0, "pinwheels": 20, "spac
 
 
 def train_and_analyse(model: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Train a run from scratch in a temporary folder (the CLI's code path) and analyse it: the
-    analysis dict plus `wall_s` (training, data included) and `state`."""
-    from .analysis.report import analyze_model
-    from .presets import build_run_config
-    from .training.pipeline import execute_run
-    from .training.runs import create_run, load_run
+    """A run trained from scratch and analysed (`bench.train_from_scratch`)."""
+    from .bench import train_from_scratch
 
-    cfg = build_run_config(model, overrides, command="python -m sparse_models bench pinwheels")
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        run_dir = create_run(cfg, runs_dir=Path(tmp), name="bench")
-        state = execute_run(cfg, run_dir)
-        wall = time.perf_counter() - t
-        run = load_run(run_dir)
-        q = analyze_model(run.model, run.dataset().x, periodic=run.map_periodic)
-    return {**q, "wall_s": wall, "state": state, "steps": cfg.train.steps}
+    return train_from_scratch(model, overrides, "python -m sparse_models bench pinwheels")
 
 
 def random_field_density(shape: tuple[int, int], spacing: float, n: int = 10, seed: int = 0,
@@ -152,7 +137,8 @@ def run_pinwheel_bench(quick: bool = False, seeds: int = 3) -> dict[str, Any]:
         print("large topographic map: not available in this build")
         return out
     t = TARGETS
-    lm = large_map.bench_large_map()
+    small = {"train.steps": 100} if quick else None
+    lm = large_map.bench_large_map(overrides=small)
     out["large_map"] = lm
     print(f"large topographic map {lm['map_shape'][0]}×{lm['map_shape'][1]}: "
           f"{lm['train_seconds']:.1f} s training; live {lm['live_fraction']:.0%} "
@@ -163,7 +149,7 @@ def run_pinwheel_bench(quick: bool = False, seeds: int = 3) -> dict[str, Any]:
           f"Λ {_f(lm['column_spacing'], 1)} = {_f(lm['periods_across'], 1)} periods across "
           f"{_mark((lm['periods_across'] or 0) >= t['large_periods'])}, "
           f"{lm['pinwheel_count']} pinwheels")
-    loc = large_map.bench_localisation()
+    loc = large_map.bench_localisation(overrides=small)
     out["localisation"] = loc
     print(f"localisation on the same patches: {_describe_localisation(loc)}")
     return out

@@ -403,7 +403,7 @@ def pool_preview_figure(coverage: np.ndarray, pool: np.ndarray | None = None,
 
 def _hue_hex(theta: np.ndarray) -> list[str]:
     rgb = hsv_to_rgb(np.asarray(theta, float) / math.pi, 1.0, 1.0)
-    return ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in row)
+    return ["#" + "".join(f"{int(round(255 * c)):02x}" for c in row)
             for row in np.atleast_2d(rgb)]
 
 

@@ -53,6 +53,14 @@ def test_train_analyze_list_round_trip(runs, capsys):
      "the batch size (512) is larger than the number of training samples (300)"),
     (["train", "topographic", "--name", "../escape", *TINY], "run name"),
     (["analyze", "/nonexistent/run"], "/nonexistent/run"),
+    (["bench", "pinwheels", "--seeds", "0"], "--seeds must be at least 1, got 0"),
+    (["train", "sheet", "--set", "model.receptive_field=20", "--set", "data.crop=16"],
+     "the receptive field (20×20 px) is larger than the 16×16 image"),
+    (["train", "sheet", "--set", "model.stride=30"], "a sheet needs at least 2×2"),
+    (["train", "sheet", "--set", "data.crop=256", "--set", "model.receptive_field=2",
+      "--set", "model.stride=1", "--set", "model.per_position=4"],
+     "260100 units, above the limit of 65536"),
+    (["train", "sheet", "--set", "data.folder=/nonexistent/photos"], "/nonexistent/photos"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, msg, runs, capsys):
     assert main(argv) == 2

@@ -20,7 +20,6 @@ import torch
 
 from . import pinwheels as pw
 from .localisation import localisation_summary
-from .retinotopy import retinotopy_summary
 from .orientation import as_numpy, orientation_map, preferred_orientation
 from .quality import (
     explained_variance,
@@ -29,6 +28,7 @@ from .quality import (
     neighbour_orientation_diff_deg,
     within_vs_between_pool_similarity,
 )
+from .retinotopy import retinotopy_summary
 from .sparsity import activity_samples, activity_threshold, sparsity_summary
 
 # Map units; mild smoothing of s·e^{2iθ} before counting pinwheels. It removes the spurious

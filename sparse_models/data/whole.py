@@ -23,8 +23,8 @@ multiple of 90°/rotations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
