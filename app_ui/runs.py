@@ -34,7 +34,9 @@ HIDE_FAILED_KEY = "runs_hide_failed"
 RENAME_KEY = "manage_new_name"
 CONFIRM_KEY = "manage_confirm_delete"
 MANAGE_MSG_KEY = "_manage_message"
-DEFAULT_RUN_NAMES = ("topographic-5x5",)  # the shipped default map (checkpoints/README.md)
+# The shipped runs to show first (checkpoints/README.md): the default map is the app's first
+# view; each is its model's example on the Overview.
+DEFAULT_RUN_NAMES = ("topographic-5x5", "sheet-pinwheels")
 
 
 def all_runs() -> list[RunInfo]:

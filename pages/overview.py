@@ -4,6 +4,7 @@ import streamlit as st
 
 import app_ui
 from app_ui import analysis
+from app_ui.runs import DEFAULT_RUN_NAMES
 from sparse_models.models import available_models, get_entry
 from sparse_models.plotting import filter_grid_image, orientation_map_image
 
@@ -28,7 +29,8 @@ def example_run(model: str):
     candidates = [r for r in app_ui.all_runs() if r.model == model and r.state == "completed"]
     if chosen is not None and chosen.model == model and chosen.state == "completed":
         candidates.insert(0, chosen)
-    candidates.sort(key=lambda r: (r is not chosen, not r.shipped))
+    candidates.sort(key=lambda r: (r is not chosen, not r.shipped,
+                                   r.name not in DEFAULT_RUN_NAMES))
     for info in candidates:
         ref, _ = app_ui.open_run(info)
         if ref is not None:
@@ -54,7 +56,8 @@ def model_section_ui(name: str) -> None:
         kind = run.model.default_filter_kind()
         f = analysis.filters(ref.path, ref.stamp, kind)
         rows, cols = run.map_shape
-        where = (f"laid out on the {rows}×{cols} unit map" if run.layout.kind == "map" else
+        where = (f"laid out on the {rows}×{cols} unit map"
+                 if run.layout.kind in ("map", "sheet") else
                  f"in no particular order ({run.layout.map_shape()[1]})")
         st.image(filter_grid_image(f, run.map_shape, upscale=2),
                  caption=f"{kind.capitalize()} filters of {ref.name}, {where}")

@@ -159,12 +159,14 @@ class Sheet(SparseModel):
     Config = SheetConfig
     description = ("Local receptive fields without weight sharing on a sheet over whole images, "
                    "pooled over neighbouring positions (pinwheels).")
-    blurb = ("A sheet of positions over a whole image; each position holds several units, each "
-             "with its own small receptive field (no weight sharing, unlike a convolution). "
-             "Group sparsity pools the units of neighbouring positions (Gregor & LeCun 2010), "
-             "so orientation should vary smoothly over the sheet and wind around **pinwheels**.")
+    blurb = ("A sheet of positions over a whole image; each position holds a block of units, "
+             "each with its own small receptive field (no weight sharing, unlike a "
+             "convolution). The blocks tile one map on which neighbours look at the same or "
+             "neighbouring places; group sparsity pools neighbourhoods of that map (Gregor & "
+             "LeCun 2010), so orientation varies smoothly over it and winds around "
+             "**pinwheels**, repeating about every receptive field.")
     energy_latex = (r"E(x,z)=\tfrac12\lVert x-Dz\rVert^2+\lambda\sum_j\sqrt{\textstyle"
-                    r"\sum_{p\in P_j}w_p\sum_k z_{p,k}^2}+\mu\lVert z\rVert_1,\quad z=F(x)")
+                    r"\sum_{i\in P_j}w_i z_i^2}+\mu\lVert z\rVert_1,\quad z=F(x)")
     paper = ("Gregor & LeCun 2010, arXiv:1006.0448 (local receptive fields, no weight sharing); "
              "Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009")
     preset = {"data": {"source": "images", "crop": 36, "n_crops": 10000, "rotations": 6},
