@@ -9,3 +9,4 @@ __all__ = ["SparseModel", "available_models", "build_model", "get_entry", "regis
 from . import topographic  # noqa: E402,F401,I001
 from . import sparse_coding  # noqa: E402,F401
 from . import sheet  # noqa: E402,F401
+from . import lateral  # noqa: E402,F401

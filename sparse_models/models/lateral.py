@@ -1,0 +1,489 @@
+"""Sparse coding with lateral inhibition (Gregor, Szlam & LeCun, NIPS 2011, "Structured sparse
+coding via lateral inhibition").
+
+Energy, per sample (x: (P,), z: (N,), D: (N, P) decoder atoms as rows, the paper's W = Dᵀ):
+
+    E(x, z) = ½‖x − zD‖² + λ‖z‖₁ + |z|ᵀ S |z|
+
+S: (N, N) symmetric, non-negative, zero on the diagonal: a large S_ij means units i and j should
+not be active together. S lives on an allowed pattern (`structure`):
+- `all`:   every pair of units, S_ij = `s_scale`;
+- `local`: units on a 2-D map; no inhibition within `radius` map units (Euclidean, round a torus
+           when `wrap`), `s_scale` beyond: neighbours may fire together, distant units not, which
+           also orders the features on the map;
+- `tree`:  a forest of `n_trees` trees of `depth` levels and `branching` (`sparse_models.trees`);
+           S_ij = `s_scale` unless i is an ancestor or descendant of j, so the units that fire
+           together lie along one root-to-leaf path.
+
+Inference: z* = argmin_z E(x, z) per row of a batch, by a monotone proximal-gradient scheme.
+With f(z) = ½‖x − zD‖² (gradient Lipschitz constant L = ‖D‖²) and u = |z|, the inhibition
+term is linearised in u at the current z⁰:
+
+    uᵀSu = u⁰ᵀSu⁰ + 2(Su⁰)ᵀ(u − u⁰) + (u − u⁰)ᵀS(u − u⁰)
+
+The last term is ≤ |z − z⁰|ᵀ S |z − z⁰| ≤ ρ‖z − z⁰‖² (S ≥ 0, ||zᵢ| − |z⁰ᵢ|| ≤ |zᵢ − z⁰ᵢ|, ρ the
+largest row sum of S, which bounds its spectral radius). So with step 1/(L + 2ρ) the ISTA step
+whose unit-i threshold is raised to λ + 2(S|z⁰|)ᵢ,
+
+    z ← shrink(z⁰ − ∇f(z⁰)/L', (λ + 2 S|z⁰|)/L'),
+
+minimises a majoriser of E that touches it at z⁰: E never increases (a majorise-minimise step;
+the factor 2 is the derivative of |z|ᵀS|z| for this energy, which has no ½ on the S term). The
+term |z|ᵀS|z| is not convex, so plain ISTA with the global step 1/L carries no such guarantee.
+Each iteration therefore tries, per row, a FISTA-like step from the momentum point with step
+1/L (fast when it works), keeps it only where the energy is no higher than before, and
+elsewhere takes the step from z⁰ with 1/L, and where even that raises the energy the
+guaranteed step 1/(L + 2ρ) (or keeps z⁰ if rounding defeats that). The energy of every row is
+therefore non-increasing over the iterations. With S = 0 this is FISTA with a monotone
+safeguard: the lasso's codes.
+
+Learning: one gradient step on D at z* (½‖x − z*D‖²), then unit-length atoms (`constrain`);
+with `learn_s`, one gradient-ascent step on S (∂E/∂S = mean |z*|ᵀ|z*|: S grows where two units
+fire together) projected back onto: symmetric, ≥ 0, zero on the diagonal and outside its
+pattern, ≤ `s_max`. S stops growing once it keeps those units from firing together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import trees
+from ..config import ConfigError, check, check_ranges, setting
+from .base import Layout, PatchModel, register
+from .penalties import lipschitz
+
+Structure = Literal["tree", "local", "all"]
+
+
+@dataclass(frozen=True)
+class LateralConfig:
+    input_shape: tuple[int, int] = setting((12, 12), label="Input (h, w)", form=False)  # from the data
+    structure: Structure = setting(
+        "tree", label="Structure of S", shape=True,
+        help="Which pairs of units may inhibit each other. tree: all pairs except a unit and "
+             "its ancestors or descendants (active units then lie along one branch); local: "
+             "units on a 2-D map, no inhibition within a radius, inhibition beyond; all: every "
+             "pair.")
+    depth: int = setting(3, label="Tree depth (levels)", min=1, max=12, shape=True,
+                         when={"structure": "tree"},
+                         help="Levels of each tree: 1 is the roots alone.")
+    branching: int = setting(4, label="Branching factor", min=1, max=64, shape=True,
+                             when={"structure": "tree"},
+                             help="Children of every unit above the leaves.")
+    n_trees: int = setting(4, label="Number of trees", min=1, max=256, shape=True,
+                           when={"structure": "tree"},
+                           help="Trees side by side; units of different trees always inhibit "
+                                "each other.")
+    # An explicit forest (e.g. after pruning): parents[i] = unit i's parent, −1 for a root;
+    # when set it replaces depth × branching × n_trees.
+    parents: tuple[int, ...] = setting((), label="Tree (parents)", form=False, url=False,
+                                       shape=True)
+    map_shape: tuple[int, int] = setting((8, 8), label="Map shape (rows, cols)", shape=True,
+                                         when={"structure": "local"},
+                                         help="The 2-D map the units sit on.")
+    radius: float = setting(1.5, label="Neighbourhood radius (map units)", min=0.0, max=64.0,
+                            when={"structure": "local"},
+                            help="Units closer than this on the map do not inhibit each other; "
+                                 "units farther apart do.")
+    wrap: bool = setting(True, label="Map wraps around (torus)", when={"structure": "local"})
+    n_units: int = setting(64, label="Number of units", min=1, max=trees.MAX_UNITS, shape=True,
+                           when={"structure": "all"}, help="Dictionary size.")
+    lam: float = setting(0.5, label="λ (sparsity weight)", min=0.0, max=100.0,
+                         help="Weight of the L1 penalty, in the units of the data (whitened "
+                              "12×12 patches: about 0.5; unit-norm digits: about 0.05).")
+    s_scale: float = setting(0.5, label="S scale", min=0.0, max=100.0,
+                             help="Inhibition S_ij of every allowed pair at the start (and for "
+                                  "good when S is not learned).")
+    learn_s: bool = setting(False, label="Learn S",
+                            help="After each step on D, one gradient-ascent step on S: S grows "
+                                 "where two allowed units fire together, up to the bound.")
+    s_lr: float = setting(0.05, label="S learning rate", min=0.0, max=100.0,
+                          when={"learn_s": True},
+                          help="Step of the ascent on S (per unit of mean |zᵢ||zⱼ|).")
+    s_max: float = setting(2.0, label="S bound", min=0.0, max=1000.0,
+                           help="S_ij is kept at or below this (the ascent would grow it "
+                                "without end).")
+    n_iter: int = setting(50, label="Inference iterations", min=1, max=10_000,
+                          help="Iterations of the monotone proximal-gradient inference per "
+                               "batch.")
+    seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
+
+    def __post_init__(self) -> None:
+        check(len(self.input_shape) == 2 and min(int(v) for v in self.input_shape) >= 1,
+              f"input_shape must be two positive integers, got {self.input_shape!r}")
+        check(self.structure in ("tree", "local", "all"),
+              f"structure must be tree, local or all; got {self.structure!r}")
+        check_ranges(self, "model.")
+        check(self.s_scale <= self.s_max,
+              f"the S scale ({self.s_scale:g}) is above the S bound s_max ({self.s_max:g}): "
+              f"raise s_max or lower s_scale")
+        if self.structure == "tree":
+            self.tree()  # ConfigError in words for a forest that is too large or malformed
+        if self.structure == "local":
+            check(len(self.map_shape) == 2 and min(int(v) for v in self.map_shape) >= 1,
+                  f"map_shape must be two positive integers, got {self.map_shape!r}")
+            rows, cols = (int(v) for v in self.map_shape)
+            check(rows * cols <= trees.MAX_UNITS,
+                  f"a {rows}×{cols} map has {rows * cols} units, above the limit of "
+                  f"{trees.MAX_UNITS} (S is a dense units × units matrix)")
+
+    def tree(self) -> trees.Tree:
+        """The forest of a tree structure: `parents` when set, else the complete trees."""
+        if self.parents:
+            return trees.Tree(tuple(self.parents))
+        return trees.make_tree(self.depth, self.branching, self.n_trees)
+
+    @property
+    def units(self) -> int:
+        if self.structure == "tree":
+            return len(self.parents) if self.parents else trees.check_tree_shape(
+                self.depth, self.branching, self.n_trees)
+        if self.structure == "local":
+            return int(self.map_shape[0]) * int(self.map_shape[1])
+        return self.n_units
+
+
+def local_pattern(map_shape: tuple[int, int], radius: float, wrap: bool) -> np.ndarray:
+    """(N, N) bool on a rows×cols map (unit i at (i // cols, i % cols)): True where the two units
+    are farther apart than `radius` (Euclidean, round a torus when `wrap`)."""
+    rows, cols = (int(v) for v in map_shape)
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    dr = np.abs(r[:, None] - r[None, :])
+    dc = np.abs(c[:, None] - c[None, :])
+    if wrap:
+        dr, dc = np.minimum(dr, rows - dr), np.minimum(dc, cols - dc)
+    return dr * dr + dc * dc > radius * radius
+
+
+def allowed_pattern(config: LateralConfig) -> np.ndarray:
+    """(N, N) bool: where S may be positive (never on the diagonal)."""
+    if config.structure == "tree":
+        return trees.inhibition_pattern(config.tree())
+    if config.structure == "local":
+        p = local_pattern(config.map_shape, config.radius, config.wrap)
+    else:
+        p = np.ones((config.units, config.units), dtype=bool)
+    np.fill_diagonal(p, False)
+    return p
+
+
+# --- the energy and its minimisation ------------------------------------------------------------
+
+def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vecdot(a, b)
+
+
+def lateral_energy(x: torch.Tensor, D: torch.Tensor, S: torch.Tensor, z: torch.Tensor,
+                   lam: float) -> torch.Tensor:
+    """E(x, z) per row, (B,): ½‖x − zD‖² + λ‖z‖₁ + |z|ᵀS|z| (computed directly)."""
+    r = x - z @ D
+    a = z.abs()
+    return 0.5 * _rowdot(r, r) + lam * a.sum(-1) + _rowdot(a @ S, a)
+
+
+@torch.no_grad()
+def lateral_solve(x: torch.Tensor, D: torch.Tensor, S: torch.Tensor, lam: float,
+                  n_iter: int = 50, z0: torch.Tensor | None = None, L: float | None = None,
+                  accelerate: bool = True, record: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Minimise E(x, ·) per row by the monotone scheme of the module docstring.
+
+    x: (B, P), D: (N, P), S: (N, N) symmetric non-negative, zero diagonal; z0: (B, N) a warm
+    start (zeros when None). Returns z: (B, N) and, with `record`, the energy of every row after
+    each iteration, (n_iter + 1, B) (row 0: at the start), as the solver computes it.
+    `accelerate=False` drops the momentum candidate (plain ISTA steps with the safeguard).
+    """
+    B, N = x.shape[0], D.shape[0]
+    L = float(L or lipschitz(D)) or 1.0
+    rho = float(S.sum(1).max()) if N else 0.0  # ≥ the spectral radius of S ≥ 0
+    G = D @ D.T
+    b = x @ D.T
+    half_xx = 0.5 * _rowdot(x, x)
+    z = x.new_zeros(B, N) if z0 is None else z0.clone()
+
+    def grads(zz: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(∇f(zz) = zzG − b, S|zz|) for codes zz of the given rows (all when None)."""
+        return torch.addmm(b if rows is None else b[rows], zz, G, beta=-1.0), zz.abs() @ S
+
+    def energy(zz: torch.Tensor, g: torch.Tensor, sa: torch.Tensor) -> torch.Tensor:
+        """E per row; ½‖x − zD‖² = ½‖x‖² + ½ z·(zG − b) − ½ z·b."""
+        a = zz.abs()
+        return half_xx + 0.5 * _rowdot(zz, g - b) + _rowdot(a, sa + lam)
+
+    def change(c, gc, sc, zz, g, sa):
+        """E(c) − E(zz) per row, from differences only (so it keeps its precision when both
+        energies are large and close): f is quadratic, so f(c) − f(z) = ½(c − z)·(∇f(c) + ∇f(z)),
+        and S is symmetric, so |c|ᵀS|c| − |z|ᵀS|z| = (|c| − |z|)·(S|c| + S|z|)."""
+        return 0.5 * _rowdot(c - zz, gc + g) + _rowdot(c.abs() - zz.abs(), sc + sa + lam)
+
+    def step(zz, g, sa, Lstep):
+        # shrink(z − ∇f/L', (λ + 2S|z|)/L') = v − clamp(v, −θ, θ)
+        v = torch.add(zz, g, alpha=-1.0 / Lstep)
+        theta = sa.mul(2.0 / Lstep).add_(lam / Lstep)
+        return v - torch.clamp(v, -theta, theta)
+
+    gz, sz = grads(z)
+    y, gy, sy = z, gz, sz
+    t = x.new_ones(B, 1)
+    moving = torch.zeros(B, dtype=torch.bool, device=x.device)  # rows whose y ≠ z
+    history = [energy(z, gz, sz)] if record else None
+    for _ in range(n_iter):
+        # 1. the candidate from the momentum point y (y = z where there is no momentum)
+        c = step(y, gy, sy, L)
+        gc, sc = grads(c)
+        ok = change(c, gc, sc, z, gz, sz) <= 0
+        first_ok = ok.clone() if accelerate else ok
+        if not bool(ok.all()):
+            # 2. rows where it failed and y ≠ z: the plain step from z with 1/L
+            bad = (~ok & moving).nonzero().squeeze(-1)
+            if bad.numel():
+                c2 = step(z[bad], gz[bad], sz[bad], L)
+                g2, s2 = grads(c2, bad)
+                c[bad], gc[bad], sc[bad] = c2, g2, s2
+                ok[bad] = change(c2, g2, s2, z[bad], gz[bad], sz[bad]) <= 0
+            # 3. rows where that failed too: the guaranteed step 1/(L + 2ρ)
+            bad = (~ok).nonzero().squeeze(-1)
+            if bad.numel() and rho > 0:
+                c3 = step(z[bad], gz[bad], sz[bad], L + 2.0 * rho)
+                g3, s3 = grads(c3, bad)
+                c[bad], gc[bad], sc[bad] = c3, g3, s3
+                ok[bad] = change(c3, g3, s3, z[bad], gz[bad], sz[bad]) <= 0
+            # 4. rows where rounding defeated even that keep their z
+            bad = (~ok).nonzero().squeeze(-1)
+            if bad.numel():
+                c[bad], gc[bad], sc[bad] = z[bad], gz[bad], sz[bad]
+        if accelerate:
+            # FISTA's momentum, reset where this iteration's first candidate failed
+            t_new = torch.where(first_ok[:, None], (1 + torch.sqrt(1 + 4 * t * t)) / 2, 1.0)
+            mom = (t - 1) / t_new * first_ok[:, None]
+            moving = (mom > 0).squeeze(-1)
+            y = torch.addcmul(c, mom, c - z)
+            gy = torch.addcmul(gc, mom, gc - gz)  # ∇f is affine
+            sy = y.abs() @ S
+            t = t_new
+        else:
+            y, gy, sy = c, gc, sc
+        z, gz, sz = c, gc, sc
+        if record:
+            history.append(energy(z, gz, sz))
+    return z, (torch.stack(history) if record else None)
+
+
+def s_ascent_step(S: torch.Tensor, codes: torch.Tensor, lr: float, pattern: torch.Tensor,
+                  s_max: float) -> torch.Tensor:
+    """One gradient-ascent step of E on S, projected: S + lr·mean_b |z_b|ᵀ|z_b| made symmetric,
+    clipped to [0, s_max], zero outside `pattern` (N, N) bool and on the diagonal. A new tensor."""
+    a = codes.abs()
+    grad = a.T @ a / max(codes.shape[0], 1)  # ∂E/∂S (mean over the batch)
+    new = S + lr * grad
+    new = 0.5 * (new + new.T)
+    new = new.clamp(0.0, s_max) * pattern.to(new.dtype)
+    return new.fill_diagonal_(0.0)
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+@register
+class Lateral(PatchModel):
+    name = "lateral"
+    Config = LateralConfig
+    description = ("Sparse coding with lateral inhibition |z|ᵀS|z|: S on a tree (active units "
+                   "along one branch), on a 2-D map, or on all pairs.")
+    blurb = ("Units inhibit each other through a symmetric non-negative matrix S (Gregor, Szlam "
+             "& LeCun 2011): two units with a large S_ij are not active together. When S "
+             "follows a **tree** (every unit inhibits all others except its ancestors and "
+             "descendants), the units active on an input lie along one root-to-leaf path: the "
+             "converse of group sparsity. Along a branch the same feature grows more selective; "
+             "neighbouring branches hold similar features. S can be set by hand or learned by "
+             "gradient ascent, and rarely used branches can be pruned.")
+    energy_latex = (r"E(x,z)=\tfrac12\lVert x-zD\rVert^2+\lambda\lVert z\rVert_1+|z|^\top S\,|z|,"
+                    r"\quad z^*=\arg\min_z E")
+    paper = ("Gregor, Szlam & LeCun, NIPS 2011 (structured sparse coding via lateral "
+             "inhibition)")
+    preset = {"train": {"steps": 400, "batch_size": 256, "lr": 1e-2, "eval_every": 0}}
+    tiny = {"model.depth": 2, "model.branching": 3, "model.n_trees": 2, "model.n_iter": 10,
+            "data.source": "gratings", "data.patch_size": 6, "data.n_patches": 128,
+            "train.steps": 4, "train.batch_size": 32, "train.log_every": 2,
+            "train.snapshot_every": 2}
+
+    def __init__(self, config: LateralConfig) -> None:
+        super().__init__(config)
+        h, w = config.input_shape
+        N = config.units
+        g = torch.Generator().manual_seed(config.seed)
+        D = torch.randn(N, h * w, generator=g)
+        self.D = nn.Parameter(D / D.norm(dim=1, keepdim=True))  # (N, P) atoms as rows
+        pattern = torch.from_numpy(allowed_pattern(config))
+        self.register_buffer("pattern", pattern, persistent=False)  # (N, N) bool
+        self.register_buffer("S", config.s_scale * pattern.to(torch.float32))  # (N, N)
+        self._tree = config.tree() if config.structure == "tree" else None
+        self._last_codes: torch.Tensor | None = None
+
+    # --- what it declares ---------------------------------------------------------------------
+    @property
+    def n_units(self) -> int:
+        return self.D.shape[0]
+
+    @property
+    def tree(self) -> trees.Tree | None:
+        """The forest of a tree-structured model, else None."""
+        return self._tree
+
+    @property
+    def layout(self) -> Layout:
+        c = self.config
+        if c.structure == "tree":
+            return Layout("tree", parents=self._tree.parents)
+        if c.structure == "local":
+            return Layout("map", tuple(int(v) for v in c.map_shape), wrap=c.wrap)
+        return Layout("none")
+
+    @classmethod
+    def summarize_config(cls, config: LateralConfig) -> str:
+        s = f"S {'learned' if config.learn_s else 'fixed'} at {config.s_scale:g}"
+        if config.structure == "tree":
+            if config.parents:
+                where = f"pruned forest ({config.tree().describe()})"
+            else:
+                n = config.n_trees
+                where = (f"{n} tree{'s' if n > 1 else ''} of depth {config.depth}, branching "
+                         f"{config.branching} ({config.units} units)")
+        elif config.structure == "local":
+            rows, cols = config.map_shape
+            where = f"{rows}×{cols} map, free within radius {config.radius:g}"
+        else:
+            where = f"{config.units} units, all pairs"
+        return f"{where}, {s}, λ={config.lam:g}"
+
+    def filter_kinds(self) -> tuple[str, ...]:
+        return ("decoder",)
+
+    def filters(self, kind: str = "decoder") -> torch.Tensor:
+        self.check_filter_kind(kind)
+        return self.filters_of(self.D)
+
+    def extra_state_for_ui(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"S": self.S.detach().cpu().numpy(),
+                               "pattern": self.pattern.cpu().numpy()}
+        if self._tree is not None:
+            out["parents"] = np.asarray(self._tree.parents)
+        return out
+
+    # --- inference and learning ---------------------------------------------------------------
+    def infer(self, x: torch.Tensor, z0: torch.Tensor | None = None, n_iter: int | None = None,
+              record: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """z* = argmin E(x, ·) from z0 (zeros when None; pass earlier codes to warm-start), and
+        with `record` the energies per iteration (see `lateral_solve`)."""
+        c = self.config
+        return lateral_solve(x, self.D.detach(), self.S, c.lam,
+                             c.n_iter if n_iter is None else n_iter, z0=z0, record=record)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.infer(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.D
+
+    def energy(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """E(x, z) per row (B,)."""
+        return lateral_energy(x, self.D.detach(), self.S, z, self.config.lam)
+
+    def _terms(self, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        r = x - self.decode(z)
+        a = z.abs()
+        terms = {"reconstruction": 0.5 * (r * r).sum(-1).mean(),
+                 "sparsity": self.config.lam * a.sum(-1).mean(),
+                 "inhibition": _rowdot(a @ self.S, a).mean()}
+        terms["loss"] = terms["reconstruction"] + terms["sparsity"] + terms["inhibition"]
+        return terms
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The energy terms at z* (only the reconstruction depends on D once z* is fixed)."""
+        return self._terms(x, self.encode(x))
+
+    def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """∂/∂D of ½‖x − z*D‖² (mean over the batch), by hand: −z*ᵀr / B."""
+        with torch.no_grad():
+            z = self.encode(x)
+            r = x - z @ self.D
+            self.D.grad = -(z.T @ r) / x.shape[0]
+            self._last_codes = z
+            return self._terms(x, z)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
+                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+        """The base step on D (then unit-norm atoms); with `learn_s`, one projected ascent step
+        on S at the same codes."""
+        terms = super().train_step(x, y, optimizer)
+        if self.config.learn_s and self._last_codes is not None:
+            with torch.no_grad():
+                self.S.copy_(s_ascent_step(self.S, self._last_codes, self.config.s_lr,
+                                           self.pattern, self.config.s_max))
+        self._last_codes = None
+        return terms
+
+    @torch.no_grad()
+    def constrain(self) -> None:
+        self.D.div_(self.D.norm(dim=1, keepdim=True).clamp_min(1e-12))
+
+    # --- tree statistics ----------------------------------------------------------------------
+    def tree_measures(self, codes: torch.Tensor) -> dict[str, Any]:
+        """Statistics of codes (B, N) on the model's tree (`trees.tree_statistics`: unit and
+        branch usage, path share, parent–child filter similarity), plus for every structure
+        `clash_share`: the share of inputs on which two units with S_ij > 0 are both active.
+        Without a tree, only `clash_share` and `unit_usage`."""
+        a = (codes.detach().abs() > 0).to(torch.float32).cpu()
+        inhibit = (self.S.detach().cpu() > 0).to(torch.float32)
+        clash = float((((a @ inhibit) * a).sum(1) > 0).float().mean()) if a.shape[0] else 0.0
+        if self._tree is None:
+            return {"clash_share": clash, "unit_usage": trees.unit_usage(codes)}
+        out = trees.tree_statistics(self._tree, codes, self.filters())
+        out["clash_share"] = clash
+        return out
+
+    @torch.no_grad()
+    def branch_usage(self, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+        """(N,) share of the inputs x: (B, P) on which any unit of each unit's subtree is
+        active, from the inferred codes (what `prune` takes)."""
+        if self._tree is None:
+            raise ConfigError("branch usage needs a tree-structured model (structure=tree)")
+        codes = torch.cat([self.encode(x[s:s + batch_size])
+                           for s in range(0, x.shape[0], batch_size)])
+        return trees.branch_usage(self._tree, codes)
+
+
+def prune(model: Lateral, usage: np.ndarray | torch.Tensor, threshold: float) -> Lateral:
+    """A new model of the same class without the branches (subtrees) whose `usage` is below
+    `threshold`, keeping the other units' atoms and S, with the tree's parents re-indexed (the
+    config's `parents`), so training can go on from it.
+
+    usage: (N,) per unit, normally `branch_usage` (the share of inputs on which any unit of the
+    subtree is active); a unit below the threshold is removed with its whole subtree."""
+    if model.tree is None:
+        raise ConfigError(f"pruning needs a tree-structured model; this one's S is "
+                          f"{model.config.structure!r}")
+    u = np.asarray(usage.detach().cpu() if isinstance(usage, torch.Tensor) else usage,
+                   dtype=np.float64)
+    check(u.shape == (model.n_units,),
+          f"usage must give one number per unit ({model.n_units}), got shape {u.shape}")
+    check(bool(np.isfinite(threshold)) and 0.0 <= threshold <= 1.0,
+          f"the prune threshold is a share of inputs, between 0 and 1; got {threshold}")
+    remove = u < threshold
+    try:
+        new_tree, kept = trees.prune_tree(model.tree, remove)
+    except ConfigError:
+        raise ConfigError(
+            f"a prune threshold of {threshold:g} removes every branch (the most used branch is "
+            f"used on {u.max():.3g} of the inputs); lower the threshold") from None
+    config = replace(model.config, parents=new_tree.parents)
+    new = type(model)(config).to(model.D.device)
+    idx = torch.as_tensor(kept, device=model.D.device)
+    with torch.no_grad():
+        new.D.copy_(model.D[idx])
+        new.S.copy_(model.S[idx][:, idx])
+    return new
