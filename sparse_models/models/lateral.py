@@ -305,7 +305,7 @@ class Lateral(PatchModel):
                     r"\quad z^*=\arg\min_z E")
     paper = ("Gregor, Szlam & LeCun, NIPS 2011 (structured sparse coding via lateral "
              "inhibition)")
-    preset = {"train": {"steps": 400, "batch_size": 256, "lr": 1e-2, "eval_every": 0}}
+    preset = {"train": {"steps": 300, "batch_size": 256, "lr": 1e-2, "eval_every": 0}}
     tiny = {"model.depth": 2, "model.branching": 3, "model.n_trees": 2, "model.n_iter": 10,
             "data.source": "gratings", "data.patch_size": 6, "data.n_patches": 128,
             "train.steps": 4, "train.batch_size": 32, "train.log_every": 2,
