@@ -27,6 +27,7 @@ PAGES = [
     st.Page("../pages/sparsity.py", title="Sparsity", icon=":material/bar_chart:",
             url_path="sparsity"),
     st.Page("../pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("../pages/tree.py", title="Tree", icon=":material/account_tree:", url_path="tree"),
 ]
 
 page = st.navigation(PAGES)

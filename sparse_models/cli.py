@@ -2,6 +2,7 @@
 
     python -m sparse_models train topographic --set lam=0.3 --set group.size=5
     python -m sparse_models analyze runs/topographic-20261122-101500 --json
+    python -m sparse_models prune runs/lateral-20261130-170000 --threshold 0.02 --steps 200
     python -m sparse_models list
     python -m sparse_models bench
     python -m sparse_models bench pinwheels
@@ -86,6 +87,19 @@ def _parser() -> argparse.ArgumentParser:
                         "checkpoints/ after the analysis changed)")
     a.set_defaults(func=cmd_analyze)
 
+    pr = sub.add_parser("prune", help="prune a tree model's rarely used branches and train on "
+                                      "(a new run; the old one is left as it is)")
+    pr.add_argument("run", type=Path, help="a finished run of a tree-structured lateral model")
+    pr.add_argument("--threshold", type=float, required=True,
+                    help="remove every branch (a unit and its subtree) active on fewer than "
+                         "this share of the run's training inputs, between 0 and 1")
+    pr.add_argument("--name", default=None, help="new run's name (default RUN-pruned)")
+    pr.add_argument("--steps", type=int, default=None,
+                    help="training steps after pruning (default: the run's own steps)")
+    pr.add_argument("--out", type=Path, default=None, help="runs folder (default ./runs)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=cmd_prune)
+
     ls = sub.add_parser("list", help="list runs (shipped and yours) or models")
     ls.add_argument("--models", action="store_true", help="list the models instead")
     ls.add_argument("--runs-dir", type=Path, default=None)
@@ -106,7 +120,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     from .presets import build_run_config, default_sections, parse_overrides, run_config_sections
-    from .training.pipeline import execute_run
     from .training.runs import check_resumable, create_run, load_run, read_run_config
 
     command = "python -m sparse_models " + shlex.join(argv)
@@ -149,9 +162,22 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         run_dir = create_run(config, runs_dir=runs_dir, name=args.name,
                              **({"allow_shipped": True} if args.shipped else {}))
 
+    state = _execute_with_progress(config, run_dir, args.quiet,
+                                   init_from=args.init_from if args.resume is None else None,
+                                   resume=args.resume is not None,
+                                   allow_shipped=bool(getattr(args, "shipped", False)))
+    if args.shipped and state == "completed":
+        _finish_shipped(run_dir)
+    return _report_end(config, run_dir, state)
+
+
+def _execute_with_progress(config: Any, run_dir: Path, quiet: bool, **kwargs: Any) -> str:
+    """`execute_run` with a progress bar, Ctrl-C stopping it cleanly; prints the final state."""
+    from .training.pipeline import execute_run
+
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-    bar = _progress_bar(config.train.steps, args.quiet)
+    bar = _progress_bar(config.train.steps, quiet)
     try:
         def on_progress(info: Any, _filters: Any) -> None:
             if bar is not None:
@@ -161,16 +187,17 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
                 bar.refresh()
 
         state = execute_run(config, run_dir, should_stop=stop.is_set, on_progress=on_progress,
-                            init_from=args.init_from if args.resume is None else None,
-                            resume=args.resume is not None,
-                            allow_shipped=bool(getattr(args, "shipped", False)))
+                            **kwargs)
     finally:
         if bar is not None:
             bar.close()
         signal.signal(signal.SIGINT, previous)
     print(f"{state}: {run_dir}")
-    if args.shipped and state == "completed":
-        _finish_shipped(run_dir)
+    return state
+
+
+def _report_end(config: Any, run_dir: Path, state: str) -> int:
+    """What to do next (or why it failed), and the run's health; the exit code."""
     if state == "failed":
         from .training.runs import RunWriter
 
@@ -183,6 +210,74 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"analyse with: python -m sparse_models analyze {run_dir}")
     print(f"health: {_health_line(run_dir)}")
     return 0
+
+
+def prune_run(source: Path | str, threshold: float, name: str | None = None,
+              steps: int | None = None, runs_dir: Path | str | None = None,
+              command: str = "", max_samples: int = 5000) -> tuple[Path, Any, dict[str, Any]]:
+    """Prune a finished tree-structured run and make the run that trains on from it.
+
+    Measures each branch's usage (the share of the run's first `max_samples` training inputs on
+    which any unit of the subtree is active), removes the branches used less than `threshold`
+    (`models.lateral.prune`), and makes a NEW run folder (`source` is never written) whose
+    config carries the pruned tree (`parents`), `parent` = source and `steps` training steps
+    (default: the source's own), with the pruned atoms and S as its step-0 checkpoint.
+    Train it with `execute_run(config, path, resume=True)` or the job manager's resume.
+    Returns (its folder, its config, {units_before, units_after, removed, min_usage}).
+    CLIError / ConfigError in words for a run that is not a tree model, a threshold outside
+    0..1, a threshold that removes every branch, or bad steps."""
+    import torch
+
+    from .models.lateral import prune
+    from .presets import build_run_config, run_config_sections
+    from .training.pipeline import create_run_from_model
+    from .training.runs import default_runs_dir, load_run
+
+    if not (isinstance(threshold, int | float) and math.isfinite(threshold)
+            and 0.0 <= threshold <= 1.0):
+        raise CLIError(f"the prune threshold is a share of the inputs, between 0 and 1; got "
+                       f"{threshold}")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise CLIError(f"--steps must be a positive number of training steps, got {steps}")
+    src = load_run(source)
+    model = src.model
+    if src.layout.kind != "tree" or not hasattr(model, "branch_usage"):
+        raise CLIError(f"{src.name} is a {src.config.model!r} run whose units "
+                       f"{'form a tree' if src.layout.kind == 'tree' else 'are not on a tree'}"
+                       f"; pruning needs a tree-structured lateral model (train one with "
+                       f"`python -m sparse_models train lateral`)")
+    x = src.dataset().x[:max_samples].float()
+    with torch.no_grad():
+        usage = model.branch_usage(x.reshape(x.shape[0], -1))
+    pruned = prune(model, usage, float(threshold))  # ConfigError when nothing would be left
+    sections = run_config_sections(src.config)
+    sections["model"]["parents"] = list(pruned.config.parents)
+    if steps is not None:
+        sections["train"]["steps"] = int(steps)
+    config = build_run_config(src.config.model, {}, base=sections, command=command,
+                              parent=str(source))
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    if name is None:
+        name = f"{src.name}-pruned"
+        for i in range(2, 10_000):
+            if not (root / name).exists():
+                break
+            name = f"{src.name}-pruned-{i}"
+    path = create_run_from_model(config, pruned, root, name)
+    info = {"units_before": model.n_units, "units_after": pruned.n_units,
+            "removed": model.n_units - pruned.n_units, "min_usage": float(usage.min())}
+    return path, config, info
+
+
+def cmd_prune(args: argparse.Namespace, argv: list[str]) -> int:
+    command = "python -m sparse_models " + shlex.join(argv)
+    run_dir, config, info = prune_run(args.run, args.threshold, name=args.name,
+                                      steps=args.steps, runs_dir=args.out, command=command)
+    print(f"pruned {args.run}: {info['units_before']} → {info['units_after']} units "
+          f"({info['removed']} in branches used on fewer than {args.threshold:g} of the "
+          f"inputs); training {config.train.steps} steps on into {run_dir}")
+    state = _execute_with_progress(config, run_dir, args.quiet, resume=True)
+    return _report_end(config, run_dir, state)
 
 
 def _health_line(run_dir: Path) -> str:

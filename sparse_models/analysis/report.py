@@ -1,4 +1,5 @@
-"""One JSON-ready summary of a trained model: sparsity, reconstruction, orientation map, pinwheels.
+"""One JSON-ready summary of a trained model: sparsity, reconstruction, orientation map, pinwheels,
+and for units on a tree their path share, parent–child similarity and branch usage.
 
 `summarize` works on plain arrays; `analyze_model` gets them from any `SparseModel` (encode,
 decode, filters, map_shape, map_periodic, pools) and calls it. The map measures follow
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import trees
 from . import pinwheels as pw
 from .localisation import localisation_summary
 from .orientation import as_numpy, orientation_map, preferred_orientation
@@ -42,6 +44,15 @@ _MAP_KEYS = (
     "pinwheel_count_negative", "column_spacing", "spectral_peak_ratio", "pinwheel_density",
     "shuffled_pinwheel_density",
 )
+
+
+TREE_KEYS = (
+    "tree_units", "tree_count", "tree_depth", "path_share", "tree_active_share",
+    "mean_active_units", "clash_share", "parent_child_similarity", "all_pairs_similarity",
+    "parent_child_similarity_ratio", "min_branch_usage", "min_branch_unit",
+    "branches_under_1pct",
+)
+RARE_BRANCH = 0.01  # a branch used on fewer inputs than this counts as rarely used
 
 
 def _clean(v: Any) -> Any:
@@ -209,6 +220,63 @@ def sheet_measures(filters: Any, layout: Any, map_shape: tuple[int, int] | None,
     return out
 
 
+def _why_no_tree(layout: Any) -> str:
+    if layout.kind == "map":
+        return "its units lie on a 2-D map, not on a tree"
+    if layout.kind == "sheet":
+        return "its units lie on a sheet over the image, not on a tree"
+    return "its units have no tree (no spatial layout)"
+
+
+def tree_summary(model: Any, codes: torch.Tensor, filters: torch.Tensor) -> dict[str, Any]:
+    """For a model whose `layout` is a tree (Gregor, Szlam & LeCun 2011), on codes (B, N):
+
+    `path_share`: of the inputs with an active unit, the share whose active units all lie on one
+    root-to-leaf path (`tree_active_share`: the share with an active unit at all);
+    `clash_share`: of all inputs, the share on which two units that inhibit each other are both
+    active (S_ij > 0 for a model with S, else the tree's inhibition pattern);
+    `parent_child_similarity`: mean |cosine| of parent–child filter pairs, against all pairs
+    (`all_pairs_similarity`) and their ratio; branch usage (the share of inputs on which any
+    unit of a unit's subtree is active): the least-used branch's usage and root unit, and
+    `branches_under_1pct`, the units whose branch is used on fewer than 1 % of the inputs (the
+    units a prune at 1 % removes). All None, with `why_no_tree` in words, for other layouts."""
+    out: dict[str, Any] = dict.fromkeys(TREE_KEYS)
+    layout = model.layout
+    if layout.kind != "tree" or not layout.parents:
+        out["why_no_tree"] = _why_no_tree(layout)
+        return out
+    tree = trees.Tree(tuple(layout.parents))
+    if tree.n_units != codes.shape[1]:
+        out["why_no_tree"] = (f"its tree has {tree.n_units} units but its codes have "
+                              f"{codes.shape[1]}")
+        return out
+    if hasattr(model, "tree_measures"):
+        stats = model.tree_measures(codes)
+    else:
+        stats = trees.tree_statistics(tree, codes, filters)
+        a = trees.active(codes).astype(np.float32)
+        clashes = ((a @ trees.inhibition_pattern(tree).astype(np.float32)) * a).sum(1)
+        stats["clash_share"] = float((clashes > 0).mean()) if a.shape[0] else 0.0
+    usage = np.asarray(stats["branch_usage"], dtype=np.float64)
+    out.update({
+        "tree_units": tree.n_units,
+        "tree_count": len(tree.roots),
+        "tree_depth": int(tree.depths.max()) + 1,
+        "path_share": stats["path_share"],
+        "tree_active_share": stats["active_share"],
+        "mean_active_units": stats["mean_active_units"],
+        "clash_share": stats["clash_share"],
+        "parent_child_similarity": stats.get("parent_child_similarity"),
+        "all_pairs_similarity": stats.get("all_pairs_similarity"),
+        "parent_child_similarity_ratio": stats.get("similarity_ratio"),
+        "min_branch_usage": float(usage.min()),
+        "min_branch_unit": int(usage.argmin()),
+        "branches_under_1pct": int((usage < RARE_BRANCH).sum()),
+    })
+    out["why_no_tree"] = None
+    return {k: _clean(v) for k, v in out.items()}
+
+
 def analyze_model(
     model: Any,
     x: np.ndarray | torch.Tensor,
@@ -225,7 +293,8 @@ def analyze_model(
 
     Runs encode/decode under `torch.no_grad` in batches, on the device of the model's
     parameters, and analyses on the CPU. The map comes from `model.layout` (None, with the
-    reason, when it has no 2-D map); `periodic` defaults to `model.map_periodic`. With held-out
+    reason, when it has no 2-D map); units on a tree get `tree_summary` (else `why_no_tree`);
+    `periodic` defaults to `model.map_periodic`. With held-out
     data `x_test` the model's `evaluate` metrics are added as `test_*` (else `why_no_test`).
     The model's train/eval mode is left untouched.
     """
@@ -252,6 +321,7 @@ def analyze_model(
         smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
     )
     out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing")))
+    out.update(tree_summary(model, torch.cat(codes), filters))
     if x_test is not None and len(x_test) > 0:
         xs = torch.as_tensor(x_test)[:max_samples].float().to(device)
         ys = None if y_test is None else torch.as_tensor(y_test)[:max_samples].to(device)

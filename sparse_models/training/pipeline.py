@@ -32,6 +32,7 @@ from .runs import (
     RunWriter,
     check_resumable,
     check_weights_fit,
+    create_run,
     parent_parameters,
     read_snapshots,
     remove_orphaned_temporaries,
@@ -257,6 +258,23 @@ def _execute(
                        if result.elapsed_s > 0 else None),
         metrics=result.metrics, finished=_now_iso(), health=health.to_dict())
     return state
+
+
+def create_run_from_model(config: RunConfig, model: SparseModel,
+                          runs_dir: Path | str | None = None, name: str | None = None) -> Path:
+    """A new run folder for `config` whose step-0 checkpoint holds `model`'s whole state
+    (parameters and buffers, e.g. a pruned model's atoms and learned S) with a fresh optimiser,
+    so `execute_run(config, path, resume=True)` (or the job manager's resume) trains on from
+    it through the normal pipeline. RunError, before any folder is made, when the model does
+    not fit the config."""
+    fresh = build_model(config.model, config.model_config)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    check_weights_fit(fresh, state, f"the given {model.name!r} model")
+    fresh.load_state_dict(state)
+    path = create_run(config, runs_dir, name)
+    RunWriter(path).save_checkpoint(fresh, make_optimizer(fresh, config.train), 0,
+                                    extra={"elapsed_s": 0.0, "snapshot_stride": 1})
+    return path
 
 
 def _load_state(model: SparseModel, state: dict[str, torch.Tensor], source: Path) -> None:
