@@ -83,6 +83,22 @@ class TopographicConfig:
         1000, label="Revive until step", min=0, max=10_000_000,
         help="Silent units are revived only up to this training step, so that the map can "
              "settle afterwards.")
+    # Retinotopic apertures (off by default): unit (r, c) of a rows×cols map sees only a disc of
+    # the h×w patch centred at ((r + ½)·h/rows − ½, (c + ½)·w/cols − ½), so neighbours on the map
+    # look at neighbouring places (as the sheet model's fields do) and the filters are local.
+    aperture: float = setting(
+        0.0, label="Aperture radius (px)", min=0.0, max=1000.0,
+        help="Each unit's encoder and decoder filters are kept inside a disc of this radius, "
+             "centred at a place in the patch that moves with the unit's place on the map "
+             "(retinotopy). Neighbouring units then see neighbouring places, filters are local, "
+             "and the orientation map repeats about every aperture diameter × map units per "
+             "pixel. Use a non-wrapping map (group.wrap off): on a torus the centres jump at the "
+             "seam. 0 turns it off.")
+    zero_mean: bool = setting(
+        False, label="Zero-mean filters (in the aperture)",
+        help="With an aperture, keep each filter's pixels inside it summing to zero, so units "
+             "code local contrast rather than local brightness (no unoriented blobs). Ignored "
+             "without an aperture.")
     seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
     def __post_init__(self) -> None:
@@ -124,6 +140,11 @@ class Topographic(PatchModel):
         K, P = config.group.n_units, h * w
         g = torch.Generator().manual_seed(config.seed)
         D = torch.randn(K, P, generator=g)
+        if config.aperture > 0:  # off: not even a multiplication, so the default is unchanged
+            self.register_buffer("mask", torch.from_numpy(aperture_masks(config)))  # (K, P)
+            D = self._masked(D)
+        else:
+            self.mask = None
         self.D = nn.Parameter(D / D.norm(dim=1, keepdim=True))  # (K, P)
         self.M = nn.Parameter(self.D.detach().clone())  # (K, P): starts tied, F(x) ≈ shrink(x Dᵀ)
         # A shrink threshold starting at 0 would never move (the gradient of |b| at 0 is 0).
@@ -320,6 +341,8 @@ class Topographic(PatchModel):
             r, weight = x, (x * x).sum(1) + 1e-12
         pick = torch.multinomial(weight, n, replacement=n > x.shape[0])
         atoms = r[pick]
+        if self.mask is not None:  # the residual inside each revived unit's own aperture
+            atoms = self._masked(atoms, idx)
         atoms = atoms / atoms.norm(dim=1, keepdim=True).clamp_min(1e-12)
         self.D[idx] = atoms
         self.M[idx] = atoms * self.M[live].norm(dim=1).median()
@@ -332,10 +355,42 @@ class Topographic(PatchModel):
                         value[idx] = 0
         return idx
 
+    def _masked(self, W: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """W: (K, P) (or the rows `idx`) kept inside each unit's aperture, zero mean there when
+        `zero_mean`. A new tensor."""
+        ap = self.mask if idx is None else self.mask[idx]
+        W = W * ap
+        if self.config.zero_mean:
+            W = W - ap * (W.sum(dim=1, keepdim=True) / ap.sum(dim=1, keepdim=True).clamp_min(1))
+        return W
+
     @torch.no_grad()
     def constrain(self) -> None:
+        if self.mask is not None:
+            self.M.copy_(self._masked(self.M))
+            self.D.copy_(self._masked(self.D))
         self.D.div_(self.D.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
     def filters(self, kind: str = "decoder") -> torch.Tensor:
         self.check_filter_kind(kind)
         return self.filters_of(self.D if kind == "decoder" else self.M)
+
+
+def aperture_centres(config: TopographicConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each unit's aperture centre in patch pixels (row, col), both (K,) in map order: unit
+    (r, c) of a rows×cols map over an h×w patch sits at ((r + ½)·h/rows − ½, (c + ½)·w/cols − ½)."""
+    rows, cols = config.group.map_shape
+    h, w = config.input_shape
+    cy = (torch.arange(rows, dtype=torch.float64) + 0.5) * h / rows - 0.5
+    cx = (torch.arange(cols, dtype=torch.float64) + 0.5) * w / cols - 0.5
+    return cy.repeat_interleave(cols), cx.repeat(rows)
+
+
+def aperture_masks(config: TopographicConfig):
+    """(K, h·w) float32 0/1: the pixels within `aperture` of each unit's centre."""
+    h, w = config.input_shape
+    cy, cx = aperture_centres(config)
+    ys = torch.arange(h, dtype=torch.float64).repeat_interleave(w)
+    xs = torch.arange(w, dtype=torch.float64).repeat(h)
+    d2 = (ys[None] - cy[:, None]) ** 2 + (xs[None] - cx[:, None]) ** 2
+    return (d2 <= config.aperture ** 2).to(torch.float32).numpy()

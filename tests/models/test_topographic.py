@@ -88,3 +88,67 @@ def test_revival_off_by_default_leaves_the_step_as_it_was():
     for (k, va), vb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(va, vb), k
     assert a._fired is None  # nothing tracked when revival is off
+
+
+# --- retinotopic apertures (model.aperture) -----------------------------------------------------
+
+from sparse_models.models.topographic import aperture_centres, aperture_masks  # noqa: E402
+
+AP = {"input_shape": [8, 8], "group": {"kind": "neighbourhood", "map_shape": [4, 4], "size": 3,
+                                       "wrap": False}, "aperture": 2.5}
+
+
+def test_aperture_centres_move_with_the_units_place_on_the_map():
+    m = build_model("topographic", AP)
+    cy, cx = aperture_centres(m.config)
+    # unit (r, c) of a 4×4 map over an 8×8 patch: centre ((r + ½)·2 − ½, (c + ½)·2 − ½)
+    assert torch.allclose(cy.view(4, 4), (torch.arange(4.0)[:, None] * 2 + 0.5).expand(4, 4).double())
+    assert torch.allclose(cx.view(4, 4), (torch.arange(4.0)[None] * 2 + 0.5).expand(4, 4).double())
+    mask = torch.from_numpy(aperture_masks(m.config)).view(16, 8, 8)
+    ys, xs = torch.meshgrid(torch.arange(8.0), torch.arange(8.0), indexing="ij")
+    for k in range(16):  # each mask is the disc of radius 2.5 round its own centre
+        inside = (ys - cy[k]) ** 2 + (xs - cx[k]) ** 2 <= 2.5**2
+        assert torch.equal(mask[k].bool(), inside)
+    # the mask's centre of mass moves right along a row and down along a column
+    com_x = (mask * xs).sum((1, 2)) / mask.sum((1, 2))
+    com_y = (mask * ys).sum((1, 2)) / mask.sum((1, 2))
+    assert torch.all(com_x.view(4, 4).diff(dim=1) > 0) and torch.all(com_y.view(4, 4).diff(dim=0) > 0)
+
+
+def test_aperture_keeps_both_filters_inside_after_training_steps_and_revival():
+    torch.manual_seed(0)
+    for zero_mean in (False, True):
+        m = build_model("topographic", {**AP, "zero_mean": zero_mean, "revive_every": 2})
+        outside = m.mask == 0
+        assert torch.all(m.D.detach()[outside] == 0) and torch.all(m.M.detach()[outside] == 0)
+        x = torch.randn(64, 64)
+        opt = torch.optim.Adam(m.param_groups(1e-2))
+        with torch.no_grad():  # a silent unit, revived at step 2
+            m.M[3] = 0
+            m.b[3] = 100.0
+        for _ in range(4):
+            m.train_step(x, None, opt)
+        D, M = m.D.detach(), m.M.detach()
+        assert torch.all(D[outside] == 0) and torch.all(M[outside] == 0)
+        assert M[3].norm() > 0  # revived, inside its own aperture
+        assert torch.allclose(D.norm(dim=1), torch.ones(16), atol=1e-5)  # unit-norm atoms
+        assert bool((D[~outside] != 0).any())
+        if zero_mean:
+            assert torch.allclose(D.sum(1), torch.zeros(16), atol=1e-5)
+            assert torch.allclose(M.sum(1), torch.zeros(16), atol=1e-5)
+        f = m.filters("decoder").reshape(16, 8, 8)
+        assert torch.all(f.reshape(16, -1)[outside] == 0)
+
+
+def test_aperture_off_by_default_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    a = build_model("topographic", BASE)
+    b = build_model("topographic", {**BASE, "aperture": 0.0, "zero_mean": True})
+    assert a.config.aperture == 0 and a.mask is None and "mask" not in dict(a.named_buffers())
+    x = torch.randn(32, 36)
+    oa, ob = (torch.optim.Adam(m.param_groups(1e-2)) for m in (a, b))
+    for _ in range(3):
+        a.train_step(x, None, oa)
+        b.train_step(x, None, ob)
+    for (k, va), vb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(va, vb), k
