@@ -47,6 +47,7 @@ PAGES = [
     ("orientation", "Orientation map & pinwheels"),
     ("sparsity", "Sparsity"),
     ("compare", "Compare"),
+    ("tree", "Tree"),
 ]
 
 

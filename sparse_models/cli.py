@@ -347,8 +347,9 @@ def cmd_analyze(args: argparse.Namespace, argv: list[str]) -> int:
             raise CLIError(f"--smooth must be a number from 0 to 100 (map units), got "
                            f"{args.smooth}")
         kwargs["smooth_sigma"] = args.smooth
-    if args.shipped:
+    if args.shipped:  # a refresh: computed afresh, stored as the run's only analysis
         kwargs["allow_shipped"] = True
+        kwargs["use_cache"] = False
     result = analyze_run(args.run, **kwargs)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))

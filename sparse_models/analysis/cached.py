@@ -39,6 +39,10 @@ def analyze_run(run: Any, max_samples: int = 5000, smooth_sigma: float = DEFAULT
     ds = run.dataset()
     result = analyze_model(run.model, ds.x, periodic=run.map_periodic, smooth_sigma=smooth_sigma,
                            max_samples=max_samples, x_test=ds.x_test, y_test=ds.y_test)
+    # Entries of other report versions are never read again: drop them, so the file holds only
+    # what the code computes now.
+    current = f"v={REPORT_VERSION};"
+    entries = {k: v for k, v in entries.items() if k.startswith(current)}
     entries[key] = result
     run.write_analysis({"entries": entries}, allow_shipped=allow_shipped)
     return result

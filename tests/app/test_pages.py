@@ -30,6 +30,7 @@ PAGES = {  # page file (relative to the main script) -> text a user sees on it w
     "../pages/orientation.py": "Orientation map & pinwheels",
     "../pages/sparsity.py": "Sparsity",
     "../pages/compare.py": "Compare",
+    "../pages/tree.py": "Tree",
 }
 
 
