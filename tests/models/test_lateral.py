@@ -268,3 +268,60 @@ def test_trains_on_digits():
                                           "n_iter": 30})
     assert last < first
     assert model.filters().shape == (13, 1, 8, 8)
+
+
+# --- grown trees (init=branch) and λ per level (lam_depth) ---------------------------------------
+
+def test_random_init_is_unchanged_by_the_new_settings():
+    model = build_model("lateral", TINY_TREE)
+    g = torch.Generator().manual_seed(0)
+    D = torch.randn(model.n_units, 36, generator=g)
+    assert torch.equal(model.D.detach(), D / D.norm(dim=1, keepdim=True))
+    assert isinstance(model.lam, float) and model.lam == TINY_TREE["lam"]
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3, 1.0])
+def test_branch_init_makes_children_noisy_copies_of_their_parents(noise):
+    model = build_model("lateral", {**TINY_TREE, "init": "branch", "init_noise": noise})
+    D = model.D.detach()
+    assert torch.allclose(D.norm(dim=1), torch.ones(model.n_units), atol=1e-6)
+    tree = model.tree
+    cos = D @ D.T
+    edges = [(q, i) for i, q in enumerate(tree.parents) if q >= 0]
+    pc = torch.stack([cos[q, i] for q, i in edges])
+    # a unit vector plus an independent vector of length `noise`: cos ≈ 1/√(1 + noise²)
+    assert float(pc.min()) > 1 / (1 + noise * noise) ** 0.5 - 0.35
+    if noise == 0.0:
+        assert torch.allclose(pc, torch.ones_like(pc), atol=1e-6)
+    roots = torch.tensor(tree.roots)
+    assert torch.equal(D[roots], build_model("lateral", TINY_TREE).D.detach()[roots])
+
+
+def test_lam_per_level_weights_each_depth_and_keeps_the_energy_monotone():
+    model = build_model("lateral", {**TINY_TREE, "lam_depth": 2.0}).double()
+    depths = torch.from_numpy(model.tree.depths).double()
+    assert torch.allclose(model.lam, TINY_TREE["lam"] * 2.0 ** depths)
+    x = torch.randn(20, 36, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    z, hist = model.infer(x, n_iter=200, record=True)
+    assert bool((hist[1:] <= hist[:-1] + 1e-10).all())
+    a = z.abs()
+    direct = 0.5 * ((x - z @ model.D) ** 2).sum(1) + (a * model.lam).sum(1) \
+        + ((a @ model.S) * a).sum(1)
+    assert torch.allclose(model.energy(x, z), direct)
+    # the fixed point: a unit is off exactly where |∇f| ≤ its own threshold λ_i + 2(S|z|)_i
+    g = z @ (model.D @ model.D.T) - x @ model.D.T
+    theta = model.lam + 2 * a @ model.S
+    off = z == 0
+    assert bool((g.abs()[off] <= theta.expand_as(g)[off] + 1e-6).all())
+    assert build_model("lateral", {**TINY_TREE, "lam_depth": 1.0}).lam == TINY_TREE["lam"]
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"structure": "local", "init": "branch"}, "init=branch .* needs structure=tree"),
+    ({"structure": "all", "lam_depth": 2.0}, "lam_depth .* needs structure=tree"),
+    ({"lam_depth": 0.0}, "at least 0.01"),
+    ({"init": "grown"}, "init"),
+])
+def test_bad_tree_settings_are_refused_in_words(settings, words):
+    with pytest.raises(ConfigError, match=words):
+        build_model("lateral", {"input_shape": [6, 6], **settings})
