@@ -6,6 +6,7 @@
     python -m sparse_models list
     python -m sparse_models bench
     python -m sparse_models bench pinwheels
+    python -m sparse_models bench tree
 
 Bad input (unknown model or key, bad value, unreadable run) prints one line and exits 2.
 """
@@ -106,11 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
 
     b = sub.add_parser("bench", help="measure training speed, solver speed and more")
-    b.add_argument("what", nargs="?", default="train", choices=["train", "pinwheels", "app", "all"],
+    b.add_argument("what", nargs="?", default="train",
+                   choices=["train", "pinwheels", "tree", "app", "all"],
                    help="train: the library's benchmarks; pinwheels: the sheet model's and a "
                         "large topographic map's pinwheels against their controls, and filter "
-                        "localisation; app: the web app (real server+browser, app_ui/bench.py; "
-                        "run from the repository root)")
+                        "localisation; tree: the lateral model's tree (path share, parent–child "
+                        "similarity) against the same model at S = 0; app: the web app (real "
+                        "server+browser, app_ui/bench.py; run from the repository root)")
     b.add_argument("--seeds", type=int, default=3, help="pinwheels: seeds of the sheet model")
     b.add_argument("--quick", action="store_true", help="smaller problems, for a smoke test")
     b.add_argument("--device", default="auto")
@@ -399,6 +402,10 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
         run_pinwheel_bench(quick=args.quick, seeds=args.seeds)
+    if args.what in ("tree", "all"):
+        from .bench_tree import run_tree_bench
+
+        run_tree_bench(quick=args.quick)
     if args.what in ("app", "all"):
         # The app's benchmark belongs to the app (app_ui/bench.py, beside this package), not to
         # the library, which never imports streamlit: it is imported only when asked for.
