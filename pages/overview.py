@@ -65,6 +65,9 @@ def model_section_ui(name: str) -> None:
         shape, why = analysis.map_info(ref)
         if shape is None:
             st.caption(why)
+            if run.layout.kind == "tree":
+                st.page_link("../pages/tree.py", label="See its tree: one filter per node",
+                             icon=":material/account_tree:")
             return
         pooled = analysis.has_pools(ref)
         o = analysis.orientation(ref.path, ref.stamp)

@@ -709,3 +709,14 @@ def test_a_link_names_the_model_and_the_data_source(lab_runs: Path) -> None:
     assert at.selectbox(key="train_model").value == "sparse_coding"
     assert by_label(at.selectbox, "Data").value == "gratings"
     assert "no group structure" in texts(at)
+
+
+def test_overview_links_a_tree_model_to_the_tree_page(lab_runs: Path) -> None:
+    """The shipped lateral-tree run has no orientation map; its Overview section says so and
+    links to the Tree page instead."""
+    if not (SHIPPED / "lateral-tree").exists():
+        pytest.fail("the shipped lateral-tree run is missing (checkpoints/README.md)")
+    at = app("../pages/overview.py")
+    no_trouble(at)
+    links = [e.proto.label for e in at.get("page_link")]
+    assert "See its tree: one filter per node" in links
