@@ -127,6 +127,9 @@ def run_pinwheel_bench(quick: bool = False, seeds: int = 3) -> dict[str, Any]:
     import torch
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if quick:
+        print("--quick: every run is cut short (a smoke test); the ✔/✘ marks mean something "
+              "only for the full bench")
     out: dict[str, Any] = {}
     quick_sheet = {"train.steps": 150} if quick else {}
     out["sheet"] = bench_sheet(1 if quick else seeds, quick_sheet)
