@@ -105,25 +105,11 @@ class GroupSpec:
                     m[r0:r0 + kr, c0:c0 + k] = 1.0
                     P.append(m.ravel())
             return np.stack(P)
-        # neighbourhood
+        # neighbourhood: a k×k window's weights are the outer product of two k-windows, so the
+        # pools are the Kronecker product of the 1-D windows along the rows and the columns
         k, s = self.size, self.stride
-        offs = np.arange(k) - (k - 1) / 2.0  # offsets from the window centre
-        w1 = np.ones(k) if self.sigma is None else np.exp(-offs**2 / (2 * self.sigma**2))
-        w2 = np.outer(w1, w1).astype(np.float32)
-        r_starts = window_starts(rows, k, s, self.wrap)
-        c_starts = window_starts(cols, k, s, self.wrap)
-        P = []
-        for r0 in r_starts:
-            for c0 in c_starts:
-                m = np.zeros((rows, cols), dtype=np.float32)
-                rr, cc = np.arange(r0, r0 + k), np.arange(c0, c0 + k)
-                if self.wrap:  # add.at: a window wider than the map wraps onto itself
-                    np.add.at(m, ((rr % rows)[:, None], (cc % cols)[None, :]), w2)
-                else:
-                    ri, ci = (rr >= 0) & (rr < rows), (cc >= 0) & (cc < cols)
-                    m[np.ix_(rr[ri], cc[ci])] = w2[np.ix_(ri, ci)]
-                P.append(m.ravel())
-        return np.stack(P)
+        return np.kron(window_matrix(rows, k, s, self.wrap, self.sigma),
+                       window_matrix(cols, k, s, self.wrap, self.sigma)).astype(np.float32)
 
     def pool_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
         return torch.from_numpy(self.pool_matrix()).to(device)
@@ -142,6 +128,25 @@ class GroupSpec:
             extras.append(f"Gaussian σ={self.sigma:g}")
         return (f"{P.shape[0]} pools of {self.size}×{self.size}, stride {self.stride} "
                 f"(overlap {self.size - self.stride}), " + ", ".join(extras))
+
+
+def window_matrix(n: int, k: int, s: int, wrap: bool, sigma: float | None) -> np.ndarray:
+    """(J, n) float64: row j holds the j-th k-wide window's weights over a side of n units, the
+    windows every s from `window_starts`: ones, or a Gaussian of width `sigma` peaking at 1 in
+    the window's centre. Round a torus a window wider than the side adds onto itself; without
+    wrap the part hanging over the edges is dropped."""
+    offs = np.arange(k) - (k - 1) / 2.0  # offsets from the window centre
+    w1 = np.ones(k) if sigma is None else np.exp(-offs**2 / (2 * sigma**2))
+    starts = window_starts(n, k, s, wrap)
+    A = np.zeros((len(starts), n), dtype=np.float64)
+    for j, r0 in enumerate(starts):
+        idx = np.arange(r0, r0 + k)
+        if wrap:
+            np.add.at(A[j], idx % n, w1)
+        else:
+            inside = (idx >= 0) & (idx < n)
+            A[j, idx[inside]] = w1[inside]
+    return A
 
 
 def window_starts(n: int, k: int, s: int, wrap: bool) -> list[int]:

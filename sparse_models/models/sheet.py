@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, check, check_ranges, setting
-from ..groups import GroupSpec, window_starts
+from ..groups import GroupSpec, window_matrix, window_starts
 from .base import Layout, SparseModel, register, square_shape
 from .penalties import shrink
 
@@ -341,22 +341,10 @@ def _aperture(config: SheetConfig) -> np.ndarray:
 
 
 def _window_matrices(config: SheetConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(A_r: (J_r, R), A_c: (J_c, C)): row j of A_r holds the 1-D window weights (a Gaussian
-    peaking at 1, or ones) of the j-th pool row over the map's R rows, from
-    `groups.window_starts` (wrapping round, or hanging over the edges), so that A_r[j] ⊗ A_c[l]
-    is pool (j, l) of `SheetConfig.map_pools().pool_matrix()`."""
-    k, sigma = config.pool_size, config.pool_sigma
-    offs = np.arange(k) - (k - 1) / 2.0
-    w1 = np.ones(k) if sigma is None else np.exp(-offs**2 / (2 * sigma**2))
-    out = []
-    for n, starts in zip(config.unit_map, config.pool_starts(), strict=True):
-        A = np.zeros((len(starts), n), dtype=np.float64)
-        for j, r0 in enumerate(starts):
-            idx = np.arange(r0, r0 + k)
-            if config.pool_wrap:
-                np.add.at(A[j], idx % n, w1)  # a window wider than the map wraps onto itself
-            else:
-                inside = (idx >= 0) & (idx < n)
-                A[j, idx[inside]] = w1[inside]
-        out.append(A.astype(np.float32))
-    return out[0], out[1]
+    """(A_r: (J_r, R), A_c: (J_c, C)): the 1-D pool windows along the unit map's rows and
+    columns (`groups.window_matrix`), so that A_r[j] ⊗ A_c[l] is pool (j, l) of
+    `SheetConfig.map_pools().pool_matrix()`."""
+    k, s, wrap, sigma = config.pool_size, config.pool_stride, config.pool_wrap, config.pool_sigma
+    rows, cols = config.unit_map
+    return (window_matrix(rows, k, s, wrap, sigma).astype(np.float32),
+            window_matrix(cols, k, s, wrap, sigma).astype(np.float32))
