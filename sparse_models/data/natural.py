@@ -281,14 +281,24 @@ def bundled_images(names: tuple[str, ...], downscale: int, whitening: str,
     """The bundled photographs `names`, grey, shrunk and whitened (cached), each checked to hold
     `side`-pixel squares clear of the border. DataError naming an unknown image (listing the
     available ones) or one too small."""
-    known = set(available_images())
-    for n in names:
-        if n not in known:
-            raise DataError(f"unknown image {n!r}; available: {', '.join(available_images())}")
+    check_bundled_names(names)
     images = _bundled_images(names, downscale, _image_kind(whitening))
     for n, im in zip(names, images, strict=True):
         check_size(im, n, downscale, side + 2 * BORDER, side)
     return images
+
+
+def check_bundled_names(names: tuple[str, ...]) -> None:
+    """DataError naming the first image that is not bundled, with the ones that are."""
+    known = set(available_images())
+    for n in names:
+        if n not in known:
+            raise DataError(f"unknown image {n!r}; available: {', '.join(available_images())}")
+
+
+def file_stamps(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, mtime_ns) per file: a cache key that changes when a file is edited."""
+    return tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
 
 
 def check_image_names(images: object) -> None:
@@ -308,8 +318,7 @@ def folder_patches(cfg: ImagePatchesConfig) -> Dataset:
     if not cfg.folder:
         raise DataError("the data source 'folder' needs an image folder (data.folder=PATH)")
     files = image_files(cfg.folder)
-    stamps = tuple((str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
-    images = _folder_images(stamps, cfg.downscale, _image_kind(cfg.whitening),
+    images = _folder_images(file_stamps(files), cfg.downscale, _image_kind(cfg.whitening),
                             cfg.patch_size + 2 * BORDER, cfg.patch_size)
     folder = str(Path(cfg.folder).expanduser().resolve())
     return _patch_dataset(images, [f.name for f in files], cfg, "folder", {"folder": folder})

@@ -40,8 +40,10 @@ from .natural import (
     _freeze,
     _image_kind,
     bundled_images,
+    check_bundled_names,
     check_image_names,
     check_size,
+    file_stamps,
     sample_patches,
 )
 
@@ -167,15 +169,14 @@ def source_images(cfg: ImagesConfig) -> tuple[tuple[np.ndarray, ...], list[str],
     c, kind = cfg.crop, _image_kind(cfg.whitening)
     if cfg.folder:
         files = image_files(cfg.folder)
-        sources: tuple[Any, ...] = tuple((str(f.resolve()), f.stat().st_size,
-                                          f.stat().st_mtime_ns) for f in files)
+        sources: tuple[Any, ...] = file_stamps(files)
         names = [f.name for f in files]
         where = {"folder": str(Path(cfg.folder).expanduser().resolve())}
     elif cfg.rotations == 1:
         names = list(cfg.images)
         return bundled_images(tuple(names), cfg.downscale, cfg.whitening, c), names, {}
     else:
-        bundled_images(tuple(cfg.images), cfg.downscale, cfg.whitening, c)  # checks the names
+        check_bundled_names(tuple(cfg.images))
         sources, names, where = tuple(cfg.images), list(cfg.images), {}
     images = _turned_images(sources, cfg.downscale, kind, cfg.rotations)
     labels = [f"{n}@{90.0 * k / cfg.rotations:g}°" if k else n
