@@ -152,13 +152,10 @@ def run_pinwheel_bench(quick: bool = False, seeds: int = 3) -> dict[str, Any]:
           f"Λ {_f(lm['column_spacing'], 1)} = {_f(lm['periods_across'], 1)} periods across "
           f"{_mark((lm['periods_across'] or 0) >= t['large_periods'])}, "
           f"{lm['pinwheel_count']} pinwheels")
-    # the same patches (the recipe's data settings) for plain sparse coding at its defaults;
-    # the large map's own filters were measured above
-    data = {k: v for k, v in large_map.recipe(0, small).items() if k.startswith("data.")}
-    sc = train_and_analyse("sparse_coding", {**data, **({"train.steps": 50} if quick else {})})
-    loc = {"topographic_width_px": lm["envelope_width_px"],
-           "sparse_coding_width_px": sc["envelope_width_px"],
-           "ratio": lm["envelope_width_px"] / sc["envelope_width_px"]}
+    # plain sparse coding on the same patches, against the large map's filters measured above
+    loc = large_map.bench_localisation(
+        overrides=small, sparse_coding_overrides={"train.steps": 50} if quick else None,
+        topographic_width_px=lm["envelope_width_px"])
     out["localisation"] = loc
     print(f"localisation on the same patches: {_describe_localisation(loc)}")
     return out

@@ -23,12 +23,7 @@ trained on the same patches. Both train from scratch: no figure here is stored.
 from __future__ import annotations
 
 import math
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 # λ: 0.17 gave EV 0.861 but Δθ 20.1°; 0.2 gave Δθ 18.9° but EV 0.845 (seed 0, 6000 steps).
 LAM = 0.185
@@ -60,32 +55,15 @@ REVIVAL_ONLY_OVERRIDES: dict[str, object] = {
 }
 
 
-def _config(model: str, overrides: dict[str, Any], command: str):
-    from .presets import build_run_config
+def _train(model: str, overrides: dict[str, Any], command: str) -> dict[str, Any]:
+    """`bench.train_from_scratch` (the normal run pipeline, then the analysis); RuntimeError
+    when the run did not complete."""
+    from .bench import train_from_scratch
 
-    return build_run_config(model, overrides, command=command)
-
-
-def _train(cfg: Any) -> tuple[Any, float]:
-    """Train `cfg` into a temporary run folder with the normal pipeline; the loaded run and the
-    wall time of training (data, model, steps and the run's files)."""
-    from .training.pipeline import execute_run
-    from .training.runs import create_run, load_run
-
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        run_dir = create_run(cfg, runs_dir=Path(tmp), name=cfg.model)
-        state = execute_run(cfg, run_dir)
-        wall = time.perf_counter() - t
-        if state != "completed":
-            from .training.runs import RunWriter
-
-            error = RunWriter(run_dir).read_status().get("error", state)
-            raise RuntimeError(f"the {cfg.model} run did not complete: {error}")
-        run = load_run(run_dir)
-        run.model.eval()
-        x = run.dataset().x
-    return (run.model, x), wall
+    q = train_from_scratch(model, overrides, command)
+    if q["state"] != "completed":
+        raise RuntimeError(f"the {model} run did not complete: {q['state']}")
+    return q
 
 
 def recipe(seed: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,13 +80,9 @@ def bench_large_map(seed: int = 0, overrides: dict[str, Any] | None = None,
     (Λ, map units), periods_across (map side / Λ), pinwheel_count, pinwheel_density,
     envelope_width_px, train_seconds (wall, end to end), map_shape, steps, overrides.
     """
-    from .analysis.report import analyze_model
-
     ov = {**recipe(seed, overrides), "train.device": device}
-    cfg = _config("topographic", ov, "sparse_models.large_map.bench_large_map")
-    (model, x), wall = _train(cfg)
-    q = analyze_model(model, x)
-    rows, cols = model.config.group.map_shape
+    q = _train("topographic", ov, "sparse_models.large_map.bench_large_map")
+    rows, cols = q["map_rows"], q["map_cols"]
     spacing = q.get("column_spacing")
     periods = min(rows, cols) / spacing if spacing else math.nan
     return {
@@ -120,46 +94,39 @@ def bench_large_map(seed: int = 0, overrides: dict[str, Any] | None = None,
         "pinwheel_count": q["pinwheel_count"],
         "pinwheel_density": q["pinwheel_density"],
         "envelope_width_px": q["envelope_width_px"],
-        "train_seconds": wall,
+        "train_seconds": q["wall_s"],
         "map_shape": (int(rows), int(cols)),
-        "steps": cfg.train.steps,
+        "steps": q["steps"],
         "overrides": ov,
     }
 
 
-def _mean_width(model: Any) -> float:
-    from .analysis.localisation import envelope_width
-
-    f = model.filters(model.default_filter_kind()).numpy()
-    return float(np.nanmean(envelope_width(f)))
-
-
 def bench_localisation(seed: int = 0, overrides: dict[str, Any] | None = None,
                        sparse_coding_overrides: dict[str, Any] | None = None,
-                       device: str = "auto") -> dict[str, Any]:
-    """Envelope width (`analysis.localisation.envelope_width`, mean over units, pixels) of the
-    LARGE_MAP recipe's decoder filters against plain sparse coding (`sparse_coding`, its own
-    default settings) trained on the same patches (the recipe's data settings).
+                       device: str = "auto",
+                       topographic_width_px: float | None = None) -> dict[str, Any]:
+    """Envelope width (`analysis.localisation`, the report's `envelope_width_px`: mean over
+    units, pixels) of the LARGE_MAP recipe's decoder filters against plain sparse coding
+    (`sparse_coding`, its own default settings) trained on the same patches (the recipe's data
+    settings). `topographic_width_px`: the recipe's width already measured (e.g. by
+    `bench_large_map`), so that it is not trained again.
 
     Returns topographic_width_px, sparse_coding_width_px, ratio (topographic / sparse coding;
-    target ≤ 1.15), patch_size, and each run's training wall time.
+    target ≤ 1.15), patch_size, the units of each model trained here and their training times.
     """
     topo_ov = {**recipe(seed, overrides), "train.device": device}
-    topo_cfg = _config("topographic", topo_ov, "sparse_models.large_map.bench_localisation")
+    command = "sparse_models.large_map.bench_localisation"
+    out: dict[str, Any] = {"patch_size": int(topo_ov["data.patch_size"])}
+    if topographic_width_px is None:
+        topo = _train("topographic", topo_ov, command)
+        topographic_width_px = topo["envelope_width_px"]
+        out.update(topographic_units=topo["n_units"], topographic_train_seconds=topo["wall_s"])
     data = {k: v for k, v in topo_ov.items() if k.startswith("data.")}
     sc_ov = {**data, "model.seed": seed, "train.seed": seed, "train.device": device,
              **(sparse_coding_overrides or {})}
-    sc_cfg = _config("sparse_coding", sc_ov, "sparse_models.large_map.bench_localisation")
-    (topo, _), topo_s = _train(topo_cfg)
-    (sc, _), sc_s = _train(sc_cfg)
-    wt, ws = _mean_width(topo), _mean_width(sc)
-    return {
-        "topographic_width_px": wt,
-        "sparse_coding_width_px": ws,
-        "ratio": wt / ws if ws > 0 else math.nan,
-        "patch_size": int(topo_cfg.data.patch_size),
-        "topographic_units": int(topo.n_units),
-        "sparse_coding_units": int(sc.n_units),
-        "topographic_train_seconds": topo_s,
-        "sparse_coding_train_seconds": sc_s,
-    }
+    sc = _train("sparse_coding", sc_ov, command)
+    wt, ws = topographic_width_px, sc["envelope_width_px"]
+    out.update(topographic_width_px=wt, sparse_coding_width_px=ws,
+               ratio=wt / ws if ws > 0 else math.nan, sparse_coding_units=sc["n_units"],
+               sparse_coding_train_seconds=sc["wall_s"])
+    return out
