@@ -117,6 +117,9 @@ choice = c1.select_slider(
 with c2:
     replay.play_button(labels, TIME_KEY, PLAY_KEY, key="orientation_play_button")
 final = choice == labels[-1]
+# The same experiment with other seeds: found once per page run (it reads every run's config),
+# not again on every move of the smoothing slider.
+siblings = analysis.seed_siblings(ref) if final else [ref]
 snapshot = None if final else labels.index(choice)
 o = analysis.orientation(ref.path, ref.stamp, snapshot)
 
@@ -177,7 +180,6 @@ def controls_view(smooth: float, weighted: bool) -> None:
         st.caption("The map has no column spacing, so there is no density to compare.")
         return
     grf = analysis.random_field_control(shape, lam, smooth)
-    siblings = analysis.seed_siblings(ref) if final else [ref]
     dens = [analysis.pinwheels(s.path, s.stamp, smooth, weighted)["density"] for s in siblings]
     dens = [d for d in dens if math.isfinite(d)]
     rows = [
