@@ -14,6 +14,12 @@ Kinds:
   edge units would take over while the middle of the map died (measured: 67 % of a 16×16 map's
   units never fired).
 - `list`: an explicit list of groups of unit indices (e.g. every subtree of a tree).
+- `tree`: pools on `n_trees` complete trees of `depth` levels and `branching` children per
+  inner unit (`trees.make_tree`; the units lie on a 1 × N strip, N the forest's size), chosen by
+  `pools`: `subtrees` (one per unit: the unit and everything below it), `depth` (the subtrees
+  rooted at tree level `level`, each shallower unit a pool of its own) or `paths` (every
+  root-to-leaf path). The lecture's question "should we use all possible subtrees as groups?"
+  is left to the user, as is using several trees.
 - `none`: every unit its own group, i.e. plain L1 on |z|.
 """
 
@@ -26,10 +32,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from .config import check, setting
+from . import trees
+from .config import check, check_ranges, setting
 
-GroupKind = Literal["none", "blocks", "neighbourhood", "list"]
+GroupKind = Literal["none", "blocks", "neighbourhood", "list", "tree"]
+TreePools = Literal["subtrees", "depth", "paths"]
+KINDS = ("none", "blocks", "neighbourhood", "list", "tree")
 MAX_UNITS = 4096  # units on one map: e.g. 64×64 (a dense pool matrix of at most 64 MB)
+_TREE = {"kind": "tree"}
 
 
 @dataclass(frozen=True)
@@ -42,10 +52,26 @@ class GroupSpec:
     wrap: bool = True  # neighbourhoods wrap around the map edges (torus)
     sigma: float | None = None  # Gaussian weight width in map units; None = uniform weights
     groups: tuple[tuple[int, ...], ...] = ()  # explicit groups of unit indices (kind 'list')
+    # kind 'tree' only; the defaults are never read by the other kinds, so configs written
+    # before these fields existed load as they were.
+    depth: int = setting(3, label="Tree depth (levels)", min=1, max=12, when=_TREE, shape=True,
+                         help="Levels of each tree: 1 is the roots alone.")
+    branching: int = setting(4, label="Branching", min=1, max=64, when=_TREE, shape=True,
+                             help="Children of every unit above the leaves.")
+    n_trees: int = setting(1, label="Number of trees", min=1, max=256, when=_TREE, shape=True,
+                           help="Trees side by side; no pool spans two trees.")
+    pools: TreePools = setting(
+        "subtrees", label="Tree pools", when=_TREE,
+        help="subtrees: one pool per unit, the unit and all below it; depth: the subtrees "
+             "rooted at one level (shallower units each a pool of their own); paths: every "
+             "root-to-leaf path.")
+    level: int = setting(1, label="Subtree level", min=0, max=11,
+                         when={"kind": "tree", "pools": "depth"},
+                         help="The level the pools' subtrees are rooted at: 0 = whole trees.")
 
     def __post_init__(self) -> None:
-        check(self.kind in ("none", "blocks", "neighbourhood", "list"),
-              f"group kind must be none, blocks, neighbourhood or list; got {self.kind!r}")
+        check(self.kind in KINDS,
+              f"group kind must be none, blocks, neighbourhood, list or tree; got {self.kind!r}")
         check(len(self.map_shape) == 2 and all(int(s) >= 1 for s in self.map_shape),
               f"map_shape must be two positive integers, got {self.map_shape!r}")
         rows, cols = self.map_shape
@@ -78,6 +104,38 @@ class GroupSpec:
             covered = {int(i) for g in self.groups for i in g}
             check(len(covered) == n,
                   f"{n - len(covered)} unit(s) are in no group; every unit needs a group")
+        if self.kind == "tree":
+            self._check_tree()
+
+    def _check_tree(self) -> None:
+        n = trees.check_tree_shape(self.depth, self.branching, self.n_trees,
+                                   why_limit="the pool matrix is dense, pools × units")
+        check_ranges(self)
+        check(self.pools in ("subtrees", "depth", "paths"),
+              f"tree pools must be subtrees, depth or paths; got {self.pools!r}")
+        if self.pools == "depth":
+            check(isinstance(self.level, int) and 0 <= self.level < self.depth,
+                  f"subtree level must be between 0 (whole trees) and {self.depth - 1} (the "
+                  f"leaves of a tree of depth {self.depth}); got {self.level!r}")
+        check(tuple(self.map_shape) == (1, n),
+              f"{self.n_trees} tree(s) of depth {self.depth} and branching {self.branching} "
+              f"have {n} units, so map_shape must be [1, {n}] (the units in a row); got "
+              f"{list(self.map_shape)}")
+
+    def tree(self) -> trees.Tree:
+        """The forest of kind 'tree' (ConfigError for other kinds)."""
+        check(self.kind == "tree", f"a group structure of kind {self.kind!r} has no tree")
+        return trees.make_tree(self.depth, self.branching, self.n_trees)
+
+    def tree_groups(self) -> tuple[tuple[int, ...], ...]:
+        """Kind 'tree': the pools as groups of unit indices (`trees.subtree_groups`,
+        `depth_groups` or `path_groups`)."""
+        t = self.tree()
+        if self.pools == "subtrees":
+            return trees.subtree_groups(t)
+        if self.pools == "depth":
+            return trees.depth_groups(t, self.level)
+        return trees.path_groups(t)
 
     @property
     def n_units(self) -> int:
@@ -90,9 +148,10 @@ class GroupSpec:
         n = self.n_units
         if self.kind == "none":
             return np.eye(n, dtype=np.float32)
-        if self.kind == "list":
-            P = np.zeros((len(self.groups), n), dtype=np.float32)
-            for j, g in enumerate(self.groups):
+        if self.kind in ("list", "tree"):
+            groups = self.groups if self.kind == "list" else self.tree_groups()
+            P = np.zeros((len(groups), n), dtype=np.float32)
+            for j, g in enumerate(groups):
                 P[j, list(g)] = 1.0
             return P
         if self.kind == "blocks":
@@ -121,6 +180,8 @@ class GroupSpec:
             return f"no groups: plain L1 on {self.n_units} units"
         if self.kind == "list":
             return f"{P.shape[0]} explicit groups over {self.n_units} units"
+        if self.kind == "tree":
+            return f"{P.shape[0]} {self._tree_pool_words()} on {self._forest_words()}"
         if self.kind == "blocks":
             return f"{P.shape[0]} non-overlapping {self.size}×{self.size} blocks"
         extras = ["torus" if self.wrap else "no wrap"]
@@ -128,6 +189,21 @@ class GroupSpec:
             extras.append(f"Gaussian σ={self.sigma:g}")
         return (f"{P.shape[0]} pools of {self.size}×{self.size}, stride {self.stride} "
                 f"(overlap {self.size - self.stride}), " + ", ".join(extras))
+
+
+    def _forest_words(self) -> str:
+        trees_ = f"{self.n_trees} trees" if self.n_trees > 1 else "1 tree"
+        return (f"{trees_} of depth {self.depth}, branching {self.branching} "
+                f"({self.n_units} units)")
+
+    def _tree_pool_words(self) -> str:
+        if self.pools == "subtrees":
+            return "subtree pools (one per unit)"
+        if self.pools == "paths":
+            return "root-to-leaf path pools"
+        shallow = self.n_trees * trees.tree_size(self.level, self.branching)
+        return (f"pools (the subtrees rooted at level {self.level}"
+                + (f"; {shallow} shallower unit(s) alone)" if shallow else ")"))
 
 
 def window_matrix(n: int, k: int, s: int, wrap: bool, sigma: float | None) -> np.ndarray:

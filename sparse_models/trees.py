@@ -12,7 +12,8 @@ What the models and the pages use (Gregor, Szlam & LeCun, NIPS 2011):
   units tend to lie along one root-to-leaf path.
 - group structures for group sparsity: `subtree_groups` (every subtree), `depth_groups` (the
   subtrees rooted at one depth), `path_groups` (root-to-leaf paths); each a tuple of unit-index
-  tuples, usable as `GroupSpec(kind="list", map_shape=(1, N), groups=...)` (`group_spec`).
+  tuples, usable as `GroupSpec(kind="list", map_shape=(1, N), groups=...)` (`group_spec`);
+  `GroupSpec(kind="tree", ...)` names them for complete trees (and imports this module).
 - statistics of codes on a tree: unit and branch usage, path share, parent–child filter
   similarity (`tree_statistics`), and `prune_tree` to drop rarely used branches.
 """
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .config import ConfigError, check
-from .groups import GroupSpec
+
+if TYPE_CHECKING:  # groups.py builds its tree pools from this module: no import back at run time
+    from .groups import GroupSpec
 
 MAX_UNITS = 4096  # units in one forest: S is a dense (N, N) matrix, 64 MB of float32 at 4096
 _COUNT_CAP = 10**9  # tree sizes are counted exactly up to here (for the error message)
@@ -44,9 +48,11 @@ def tree_size(depth: int, branching: int) -> int:
     return n
 
 
-def check_tree_shape(depth: int, branching: int, n_trees: int = 1, where: str = "") -> int:
+def check_tree_shape(depth: int, branching: int, n_trees: int = 1, where: str = "",
+                     why_limit: str = "S is a dense units × units matrix") -> int:
     """The number of units of `n_trees` trees of `depth` levels and `branching`, or a
-    ConfigError in words when a number is not allowed or the forest is above MAX_UNITS."""
+    ConfigError in words when a number is not allowed or the forest is above MAX_UNITS
+    (`why_limit` says why there is a limit, for the caller's kind of model)."""
     for name, v in (("depth", depth), ("branching", branching), ("n_trees", n_trees)):
         check(isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1,
               f"tree {where}{name} must be a positive integer, got {v!r}")
@@ -57,7 +63,7 @@ def check_tree_shape(depth: int, branching: int, n_trees: int = 1, where: str = 
         raise ConfigError(
             f"a tree of depth {depth} and branching {branching} has {per_txt}"
             + (f", × {n_trees} trees" if n_trees > 1 else "")
-            + f": above the limit of {MAX_UNITS} units (S is a dense units × units matrix). "
+            + f": above the limit of {MAX_UNITS} units ({why_limit}). "
               f"Lower the depth, the branching or the number of trees.")
     return n
 
@@ -213,7 +219,10 @@ def path_groups(tree: Tree) -> tuple[tuple[int, ...], ...]:
 
 
 def group_spec(tree: Tree, groups: tuple[tuple[int, ...], ...]) -> GroupSpec:
-    """The groups as a `GroupSpec` of kind list on a 1 × N strip (for a group-sparse model)."""
+    """The groups as a `GroupSpec` of kind list on a 1 × N strip (for a group-sparse model).
+    `GroupSpec(kind="tree", ...)` builds the pools of complete trees itself."""
+    from .groups import GroupSpec
+
     return GroupSpec(kind="list", map_shape=(1, tree.n_units), groups=groups)
 
 

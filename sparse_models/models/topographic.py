@@ -10,6 +10,11 @@ M: (K, P) encoder, P: (J, K) pools from a `GroupSpec` (e.g. overlapping 3×3 nei
 a 16×16 torus). Units sharing pools learn similar features, so filters vary smoothly across
 the map: a topographic map with orientation domains and pinwheels.
 
+With tree groups (`GroupSpec(kind="tree")`: every subtree, the subtrees of one level, or the
+root-to-leaf paths of one or more complete trees as pools) the units form a tree instead of a
+map (`layout` is a tree, drawn by the Tree page): the group-sparse counterpart of the lateral
+model's tree-form inhibition (Gregor, Szlam & LeCun, NIPS 2011).
+
 Two inference modes:
 - `amortized`: z = F(x); encoder and decoder are trained jointly by backprop on
   ½‖x − F(x)D‖² + λ·group(F(x)). Fast; the interactive default.
@@ -108,6 +113,9 @@ class TopographicConfig:
         check(self.inference in ("amortized", "optimal"),
               f"inference must be amortized or optimal, got {self.inference!r}")
         check_ranges(self, "model.")
+        check(self.aperture == 0 or self.group.kind != "tree",
+              "an aperture places each unit by its place on a 2-D map; units on a tree have "
+              "none: set model.aperture=0 or use a map group kind")
 
 
 @register
@@ -168,6 +176,8 @@ class Topographic(PatchModel):
     @property
     def layout(self) -> Layout:
         g = self.config.group
+        if g.kind == "tree":
+            return Layout("tree", parents=g.tree().parents)
         return Layout("map", tuple(g.map_shape), wrap=g.kind == "neighbourhood" and g.wrap)
 
     def pools(self) -> torch.Tensor:
@@ -175,6 +185,8 @@ class Topographic(PatchModel):
 
     @classmethod
     def summarize_config(cls, config: TopographicConfig) -> str:
+        if config.group.kind == "tree":
+            return f"{config.group.describe()}, λ={config.lam:g}"
         rows, cols = config.group.map_shape
         return f"{rows}×{cols} map, {config.group.describe()}, λ={config.lam:g}"
 
