@@ -42,7 +42,7 @@ from torch import nn
 from ..config import ConfigError, check, check_ranges, setting
 from ..groups import GroupSpec, window_matrix, window_starts
 from .base import Layout, SparseModel, register, square_shape
-from .penalties import shrink
+from .penalties import shrink, soft_threshold
 
 MAX_UNITS = 65536  # units on one sheet (weights: 2 × units × r² floats)
 MIN_SIDE = 8  # px: a smaller image holds no sheet worth the name
@@ -260,6 +260,79 @@ class Sheet(SparseModel):
         terms["loss"] = sum(terms.values())
         return terms
 
+    def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The loss terms, with the gradients computed by hand (`sheet_gradients`): the same as
+        backprop through `loss`, at about a third of the cost."""
+        terms, grads = self.sheet_gradients(x)
+        for param, grad in zip((self.M, self.D, self.b, self.gain), grads, strict=True):
+            param.grad = grad
+        return terms
+
+    @torch.no_grad()
+    def sheet_gradients(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, ...]]:
+        """The loss terms and the gradients of their sum w.r.t. (M, D, b, gain), x: (B, H·W).
+
+        Everything is kept batch-last, (L, K, B) per position and (H, W, B) for images, so the
+        patches are cut once (`sheet_patches`), every product is one `bmm` on the weights as
+        they are stored, and no step transposes a large array. With s = F's nonlinearity
+        (shrink or relu) of u = Mx, z = g ⊙ s, r = x − Dz, n_j the pools' norms, B images:
+            ∂/∂z = (−Dᵀ-adjoint of r + λ z ⊙ Σ_j w_j/n_j + μ sign z) / B,   ∂/∂D = −z rᵀ / B,
+            ∂/∂u = ∂/∂z ⊙ g ⊙ [s ≠ 0],   ∂/∂M = ∂/∂u xᵀ,   ∂/∂g = Σ_B ∂/∂z ⊙ s,
+            ∂/∂b = −sign(b) Σ_B ∂/∂z ⊙ g ⊙ sign(s)
+        per position (tested against autograd through `loss`)."""
+        c = self.config
+        B, (H, W), r, st = x.shape[0], c.input_shape, c.receptive_field, c.stride
+        rows, cols = c.sheet
+        img = x.T.contiguous().view(H, W, B)
+        X = sheet_patches(img, r, st, c.sheet)  # (L, r², B)
+        u = torch.bmm(self.M, X)  # (L, K, B)
+        t = self._per_position(self.b).abs()  # (L, K, 1); may be a view of b
+        s = soft_threshold(u, t) if c.encoder == "shrink" else torch.relu_(u.sub_(t))
+        g = self._per_position(self.gain)
+        z = s * g
+        res = add_folded(img.clone(), torch.bmm(self.D.transpose(1, 2), z), r, st, c.sheet,
+                         alpha=-1.0)  # x − Dz, (H, W, B)
+        n = self._pool(z * z).add_(c.eps).sqrt_()  # (J_r, J_c, B)
+        terms = {"reconstruction": 0.5 * torch.linalg.vecdot(res.view(-1), res.view(-1)) / B,
+                 "group_sparsity": c.lam * n.sum() / B}
+        dz = self._pool_transpose(n.reciprocal_()).mul_(z).mul_(c.lam)  # B·∂/∂z, in place
+        if c.l1 > 0:
+            terms["l1"] = c.l1 * z.abs().sum() / B
+            dz.add_(torch.sgn(z), alpha=c.l1)
+        R = sheet_patches(res, r, st, c.sheet)  # (L, r², B)
+        dz.baddbmm_(self.D, R, alpha=-1.0)
+        dD = torch.bmm(z, R.transpose(1, 2)).div_(-B)
+        dg = (dz * s).sum(-1)
+        ds = dz.mul_(g)
+        sign_s = torch.sgn(s)
+        db = (ds * sign_s).sum(-1)
+        du = ds.mul_(sign_s.abs_())
+        dM = torch.bmm(du, X.transpose(1, 2)).div_(B)
+        terms["loss"] = sum(terms.values())
+        db = self._to_map(db.unsqueeze(0))[0].mul_(torch.sgn(self.b)).div_(-B)
+        dg = self._to_map(dg.unsqueeze(0))[0].div_(B)
+        return terms, (dM, dD, db, dg)
+
+    def _per_position(self, v: torch.Tensor) -> torch.Tensor:
+        """(N,) in unit-map order -> (L, K, 1), for batch-last codes."""
+        return self._from_map(v.unsqueeze(0))[0].unsqueeze(-1)
+
+    def _pool(self, e: torch.Tensor) -> torch.Tensor:
+        """Σ_{i∈P_j} w_i e_i for batch-last e: (L, K, B) -> (J_r, J_c, B)."""
+        (rows, cols), (a, b), (R, C) = self.config.sheet, self.config.block, self.config.unit_map
+        B = e.shape[-1]
+        e = e.view(rows, cols, a, b, B).transpose(1, 2).reshape(R, C * B)  # unit map, (R, C, B)
+        e = torch.mm(self.pool_rows, e).view(-1, C, B)
+        return torch.matmul(self.pool_cols, e)
+
+    def _pool_transpose(self, q: torch.Tensor) -> torch.Tensor:
+        """The adjoint of `_pool`: (J_r, J_c, B) -> (L, K, B)."""
+        (rows, cols), (a, b), (R, C) = self.config.sheet, self.config.block, self.config.unit_map
+        B = q.shape[-1]
+        q = torch.matmul(self.pool_cols.T, q).view(-1, C * B)
+        q = torch.mm(self.pool_rows.T, q).view(rows, a, cols, b, B)
+        return q.transpose(1, 2).reshape(rows * cols, a * b, B)
+
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": [self.M], "lr": lr, "weight_decay": self.config.encoder_decay},
                 {"params": [self.D, self.b, self.gain], "lr": lr, "weight_decay": 0.0}]
@@ -327,6 +400,34 @@ class Sheet(SparseModel):
         W = (self.D if kind == "decoder" else self.M).detach().cpu()  # (L, K, r²)
         W = W.reshape(rows, cols, a, b, r * r).permute(0, 2, 1, 3, 4)  # unit-map order
         return W.reshape(self.n_units, 1, r, r)
+
+
+def sheet_patches(img: torch.Tensor, r: int, s: int, sheet: tuple[int, int]) -> torch.Tensor:
+    """Every position's r×r patch, batch last: img (H, W, B) contiguous -> (L, r², B), positions
+    row-major, pixels row-major (`F.unfold`'s order, transposed)."""
+    (rows, cols), (_, W, B) = sheet, img.shape
+    v = img.as_strided((rows, cols, r, r, B), (s * W * B, s * B, W * B, B, 1),
+                       img.storage_offset())
+    return v.reshape(rows * cols, r * r, B)
+
+
+def add_folded(img: torch.Tensor, y: torch.Tensor, r: int, s: int, sheet: tuple[int, int],
+               alpha: float = 1.0) -> torch.Tensor:
+    """img += alpha · (every position's patch of y put back in its place, overlaps summed): the
+    adjoint of `sheet_patches` (`F.fold`), in place. img: (H, W, B) contiguous, y: (L, r², B).
+    A field spans q×q blocks of s×s pixels (q = ⌈r/s⌉); block (k, m) of every position lands on
+    distinct pixels, so each is one strided add: q² adds, however large the batch."""
+    (rows, cols), (_, W, B) = sheet, img.shape
+    y = y.view(rows, cols, r, r, B)
+    q = -(-r // s)
+    for k in range(q):
+        h = min(s, r - k * s)
+        for m in range(q):
+            w = min(s, r - m * s)
+            dst = img.as_strided((rows, h, cols, w, B), (s * W * B, W * B, s * B, B, 1),
+                                 img.storage_offset() + (k * s * W + m * s) * B)
+            dst.add_(y[:, :, k * s:k * s + h, m * s:m * s + w].transpose(1, 2), alpha=alpha)
+    return img
 
 
 def _aperture(config: SheetConfig) -> np.ndarray:

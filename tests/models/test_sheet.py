@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sparse_models.config import ConfigError
 from sparse_models.models import build_model
-from sparse_models.models.sheet import MAX_UNITS, Sheet, SheetConfig
+from sparse_models.models.sheet import MAX_UNITS, Sheet, SheetConfig, add_folded, sheet_patches
 
 SMALL = {"input_shape": [12, 10], "receptive_field": 4, "stride": 2, "per_position": 3,
          "pool_size": 2}
@@ -77,6 +77,97 @@ def test_decoder_is_the_adjoint_of_the_encoders_linear_part():
     with torch.no_grad():
         m.D.copy_(m.M)
     torch.testing.assert_close(m.decode(z.float()), m.local_transpose(z.float(), m.M.detach()))
+
+
+@pytest.mark.parametrize("shape,r,s", [((12, 10), 4, 2), ((13, 11), 5, 3), ((9, 12), 3, 1),
+                                       ((14, 12), 3, 5)])
+def test_batch_last_patches_are_unfold_and_their_adjoint_is_fold(shape, r, s):
+    """The training step's own im2col / col2im (batch last, strided views) against F.unfold and
+    F.fold, including strides wider than the field and images the sheet does not reach the end
+    of."""
+    B, (H, W) = 3, shape
+    sheet = ((H - r) // s + 1, (W - r) // s + 1)
+    x = torch.randn(B, 1, H, W, dtype=torch.float64)
+    got = sheet_patches(x.permute(2, 3, 0, 1).reshape(H, W, B).contiguous(), r, s, sheet)
+    want = F.unfold(x, r, stride=s)  # (B, r², L)
+    torch.testing.assert_close(got, want.permute(2, 1, 0))
+    y = torch.randn_like(want)
+    img = torch.randn(H, W, B, dtype=torch.float64)
+    folded = F.fold(y, shape, r, stride=s)[:, 0].permute(1, 2, 0)  # (H, W, B)
+    torch.testing.assert_close(add_folded(img.clone(), y.permute(2, 1, 0).contiguous(), r, s,
+                                          sheet, alpha=-0.5), img - 0.5 * folded)
+
+
+def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The sheet's loss written out the slow way, position by position: each position's patch
+    sliced from the image, its units' codes put into their cells of the unit map one by one,
+    the reconstruction summed patch by patch, the penalty through the dense pool matrix."""
+    c = m.config
+    (H, W), r, s, (rows, cols), (a, b) = c.input_shape, c.receptive_field, c.stride, c.sheet, c.block
+    B = x.shape[0]
+    img = x.reshape(B, H, W)
+    t = m.b.abs().reshape(rows, a, cols, b)
+    g = m.gain.reshape(rows, a, cols, b)
+    zmap = [[None] * (cols * b) for _ in range(rows * a)]
+    recon = torch.zeros(B, H, W, dtype=x.dtype)
+    for i in range(rows):
+        for j in range(cols):
+            l = i * cols + j
+            u = img[:, i * s:i * s + r, j * s:j * s + r].reshape(B, r * r) @ m.M[l].T  # (B, K)
+            units = []
+            for k in range(c.per_position):
+                al, be = divmod(k, b)
+                thr = t[i, al, j, be]
+                v = torch.relu(u[:, k] - thr) if c.encoder == "relu" else \
+                    torch.sign(u[:, k]) * torch.relu(u[:, k].abs() - thr)
+                zk = g[i, al, j, be] * v
+                zmap[i * a + al][j * b + be] = zk
+                units.append(zk)
+            patch = (torch.stack(units, 1) @ m.D[l]).reshape(B, r, r)
+            recon = recon + F.pad(patch, (j * s, W - j * s - r, i * s, H - i * s - r))
+    z = torch.stack([torch.stack(row, 1) for row in zmap], 1).reshape(B, -1)  # map order
+    res = (img - recon).reshape(B, -1)
+    pools = m.pools().to(x.dtype)
+    terms = {"reconstruction": 0.5 * (res * res).sum(-1).mean(),
+             "group_sparsity": c.lam * torch.sqrt((z * z) @ pools.T + c.eps).sum(-1).mean()}
+    if c.l1 > 0:
+        terms["l1"] = c.l1 * z.abs().sum(-1).mean()
+    terms["loss"] = sum(terms.values())
+    return terms
+
+
+@pytest.mark.parametrize("settings", [
+    {}, {"stride": 1}, {"stride": 3, "input_shape": [13, 11], "receptive_field": 5},
+    {"stride": 5, "receptive_field": 3}, {"per_position": 1, "pool_size": 1},
+    {"per_position": 4, "pool_size": 3, "pool_stride": 2, "pool_wrap": True, "pool_sigma": None},
+    {"encoder": "relu"}, {"l1": 0.0},
+])
+def test_hand_written_gradients_equal_the_slow_reference(settings):
+    """Known answer: the training step's batch-last, hand-written gradients (`gradients`) and
+    the autograd path (`loss`) both equal backprop through the position-by-position reference."""
+    m = small(**settings).double()
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # untie M from D, spread the thresholds and gains
+        m.M.add_(0.3 * torch.randn(m.M.shape, generator=gen, dtype=torch.float64))
+        m.b.add_(0.1 * torch.randn(m.b.shape, generator=gen, dtype=torch.float64))
+        m.gain.add_(0.2 * torch.randn(m.gain.shape, generator=gen, dtype=torch.float64))
+    h, w = m.config.input_shape
+    x = torch.randn(7, h * w, generator=gen, dtype=torch.float64)
+    params = (m.M, m.D, m.b, m.gain)
+    ref = reference_loss(m, x)
+    want = torch.autograd.grad(ref["loss"], params)
+    m.zero_grad()
+    got = m.gradients(x, None)
+    assert set(got) == set(ref)
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k].detach())
+    for p, gw in zip(params, want, strict=True):
+        torch.testing.assert_close(p.grad, gw)
+    auto = m.loss(x)
+    for k in ref:
+        torch.testing.assert_close(auto[k], ref[k])
+    for gl, gw in zip(torch.autograd.grad(auto["loss"], params), want, strict=True):
+        torch.testing.assert_close(gl, gw)
 
 
 @pytest.mark.parametrize("wrap,stride,sigma", [(False, 1, 1.0), (False, 2, None),
