@@ -1,6 +1,8 @@
 """Command line: train, analyse, list and benchmark without the browser.
 
     python -m sparse_models train topographic --set lam=0.3 --set group.size=5
+    python -m sparse_models train drsae --set n_iter=2 --set train.steps=1200
+    python -m sparse_models train lista --set model.teacher=runs/sparse_coding-20261201-090000
     python -m sparse_models analyze runs/topographic-20261122-101500 --json
     python -m sparse_models prune runs/lateral-20261130-170000 --threshold 0.02 --steps 200
     python -m sparse_models list
@@ -157,6 +159,7 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
         from .data import check_data
 
         check_data(config.data)  # e.g. a missing image folder, before a run folder is made
+        _print_data_notice(config.data)
         runs_dir = args.out
         if args.shipped:
             from .training.runs import SHIPPED_DIR
@@ -172,6 +175,16 @@ def cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     if args.shipped and state == "completed":
         _finish_shipped(run_dir)
     return _report_end(config, run_dir, state)
+
+
+def _print_data_notice(data_cfg: Any) -> None:
+    """A source that may load something other than asked (MNIST's bundled subset when the
+    full set cannot be had) says which, before training."""
+    from .data import source_of
+
+    notice = getattr(source_of(data_cfg), "notice", None)
+    if notice is not None:
+        print(notice(data_cfg), file=sys.stderr)
 
 
 def _execute_with_progress(config: Any, run_dir: Path, quiet: bool, **kwargs: Any) -> str:

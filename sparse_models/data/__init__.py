@@ -29,13 +29,14 @@ from .base import (
     source_of,
 )
 from .digits import DigitsConfig
+from .mnist import MnistConfig
 from .natural import DEFAULT_IMAGES, FolderConfig, NaturalConfig
 from .synthetic import GratingsConfig
 from .whole import ImagesConfig
 
 __all__ = [
     "DEFAULT_IMAGES", "DataConfig", "DataError", "DataSource", "Dataset", "DigitsConfig",
-    "FolderConfig", "GratingsConfig", "ImagesConfig", "NaturalConfig", "PatchesConfig", "available_sources", "check_data",
+    "FolderConfig", "GratingsConfig", "ImagesConfig", "MnistConfig", "NaturalConfig", "PatchesConfig", "available_sources", "check_data",
     "batches", "data_config", "data_config_dict", "get_source", "load_dataset",
     "register_source", "source_defaults", "source_of",
 ]

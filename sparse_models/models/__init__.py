@@ -10,3 +10,5 @@ from . import topographic  # noqa: E402,F401,I001
 from . import sparse_coding  # noqa: E402,F401
 from . import sheet  # noqa: E402,F401
 from . import lateral  # noqa: E402,F401
+from . import drsae  # noqa: E402,F401
+from . import lista  # noqa: E402,F401

@@ -132,6 +132,8 @@ def _execute(
 
     ds = load_dataset(config.data)  # the config was fitted to this shape when it was made
     writer.write_config(config)
+    if ds.info.get("notice"):  # which data it really is, e.g. MNIST's subset in place of the full set
+        writer.update_status(data_notice=str(ds.info["notice"]))
 
     with _BUILD_LOCK:
         torch.manual_seed(tcfg.seed)

@@ -1,0 +1,300 @@
+"""LISTA: a learned T-step approximation of sparse coding (Gregor & LeCun, ICML 2010, "Learning
+fast approximations of sparse coding").
+
+For a fixed dictionary D: (K, P) (atoms as rows) and the lasso  z* = argmin ½‖x − zD‖² + λ‖z‖₁,
+the encoder runs T steps that share W_e, S and θ (x: (P,), z: (K,)):
+
+    z⁰ = 0,    zᵗ⁺¹ = h_θ(W_e x + S zᵗ)        h_θ: soft-shrink by θ (per unit; ReLU(· − θ) when
+                                                  codes are non-negative)
+
+It starts as ISTA — W_e = Dᵀ/L, S = I − DᵀD/L, θ = λ/L, L = ‖D‖² — so LISTA(T) before training
+gives exactly T steps of ISTA, and is trained to regress the optimal codes: loss ½‖zᵀ − z*‖²,
+with z* from FISTA run to convergence on each batch (`target_iter`, `target_tol`).
+
+The dictionary comes from another run (`teacher`: a run folder of a model whose decoder is a
+linear dictionary, e.g. sparse_coding on the same data; its λ and sign constraint are taken too
+unless `match_teacher` is off), or, without a teacher, is a random unit-norm dictionary. It is
+stored with the weights, so a LISTA run reloads without its teacher.
+
+`code_error_curves` gives the code error against iterations of ISTA, FISTA and a LISTA model on
+one dictionary and batch (the page's LISTA view and the benchmark).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ConfigError, check, check_ranges, setting
+from .base import PatchModel, register
+from .penalties import fista_solve, lipschitz, shrink, soft_threshold
+
+
+@dataclass(frozen=True)
+class ListaConfig:
+    input_shape: tuple[int, int] = setting((28, 28), label="Input (h, w)", form=False)  # from the data
+    teacher: str = setting("", label="Teacher run (folder)", url=False,
+                           help="A run of a dictionary model (e.g. sparse_coding on the same "
+                                "data) whose dictionary LISTA learns to encode for; empty: a "
+                                "random unit-norm dictionary of `n_units` atoms.")
+    n_units: int = setting(256, label="Number of units", min=1, max=4096, shape=True,
+                           help="Atoms of the random dictionary (a teacher's sets its own).")
+    match_teacher: bool = setting(True, label="λ and sign from the teacher",
+                                  help="Take λ and the non-negativity of the codes from the "
+                                       "teacher's settings (when it has them).")
+    lam: float = setting(0.1, label="λ (sparsity weight)", min=0.0, max=100.0,
+                         help="λ of the lasso whose optimal codes LISTA regresses.")
+    positive: bool = setting(False, label="Non-negative codes")
+    n_iter: int = setting(3, label="Iterations T", min=1, max=100, shape=True,
+                          help="Unrolled steps of the learned encoder.")
+    target_iter: int = setting(500, label="FISTA iterations for the targets", min=1,
+                               max=100_000,
+                               help="At most this many FISTA iterations find each batch's "
+                                    "optimal codes.")
+    target_tol: float = setting(1e-6, label="FISTA tolerance for the targets", min=1e-12,
+                                max=0.1, help="Duality gap, relative to ‖x‖², at which a "
+                                              "sample's optimal code is taken as found.")
+    seed: int = setting(0, label="Model seed (random dictionary)", min=0, max=2**31 - 1)
+    # The teacher's atom count once its folder has been read: the run then reloads without it.
+    teacher_units: int = setting(0, label="Teacher's units", min=0, max=4096, form=False,
+                                 url=False)
+
+    def __post_init__(self) -> None:
+        check(len(self.input_shape) == 2 and min(int(v) for v in self.input_shape) >= 1,
+              f"input_shape must be two positive integers, got {self.input_shape!r}")
+        check(isinstance(self.n_iter, int) and self.n_iter >= 1,
+              f"LISTA needs at least one iteration (model.n_iter = T ≥ 1), got {self.n_iter!r}")
+        check(isinstance(self.teacher, str), f"model.teacher must be a run folder, got "
+                                             f"{self.teacher!r}")
+        check_ranges(self, "model.")
+
+
+def find_teacher(teacher: str) -> Path | None:
+    """The teacher's run folder: as given (relative to the working folder), else relative to the
+    repository (shipped runs: `checkpoints/NAME`); None when neither exists."""
+    from ..training.runs import REPO_ROOT
+
+    for p in (Path(teacher).expanduser(), REPO_ROOT / teacher):
+        if p.is_dir():
+            return p
+    return None
+
+
+def teacher_dictionary(path: Path | str) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The linear dictionary D: (K, P) of a trained run, and {model, input_shape, lam?,
+    positive?}; ConfigError in words when the run cannot be read or its decoder is not a
+    linear dictionary x̂ = zD."""
+    from ..training.runs import RunError, load_run
+
+    try:
+        run = load_run(path)
+    except (RunError, ConfigError) as exc:
+        raise ConfigError(f"model.teacher: cannot use {path} as the teacher: {exc}") from None
+    m = run.model
+    what = f"model.teacher: {path} is a {run.config.model!r} run"
+    if "decoder" not in m.filter_kinds():
+        raise ConfigError(f"{what} without decoder filters, not a dictionary model (train one "
+                          f"with `python -m sparse_models train sparse_coding`)")
+    with torch.no_grad():
+        D = m.filters("decoder").reshape(m.n_units, -1).float()
+        z = torch.rand(4, m.n_units, generator=torch.Generator().manual_seed(0))
+        x_hat = m.decode(z).reshape(4, -1).float()
+    if x_hat.shape[1] != D.shape[1] or not torch.allclose(x_hat, z @ D, rtol=1e-4, atol=1e-5):
+        raise ConfigError(f"{what} whose decoder is not a linear dictionary (x̂ = zD over its "
+                          f"decoder filters); LISTA needs one, e.g. a sparse_coding run")
+    info: dict[str, Any] = {"model": run.config.model, "input_shape": tuple(m.input_shape)}
+    for key in ("lam", "positive"):
+        if hasattr(run.config.model_config, key):
+            info[key] = getattr(run.config.model_config, key)
+    return D, info
+
+
+@register
+class Lista(PatchModel):
+    name = "lista"
+    Config = ListaConfig
+    description = "LISTA: a T-step learned encoder trained to give a dictionary's optimal sparse codes."
+    blurb = ("ISTA unrolled for a few steps whose matrices and thresholds are then learned "
+             "(Gregor & LeCun 2010): trained to output the optimal sparse codes of a fixed "
+             "dictionary, it reaches in T steps the code error that ISTA or FISTA need many "
+             "more iterations for.")
+    energy_latex = (r"z^{t+1}=h_\theta(W_e x+S z^t),\ "
+                    r"L=\tfrac12\lVert z^T-z^*\rVert^2,\ "
+                    r"z^*=\arg\min_z\tfrac12\lVert x-zD\rVert^2+\lambda\lVert z\rVert_1")
+    paper = "Gregor & LeCun, Learning fast approximations of sparse coding, ICML 2010"
+    filter_notes = {"encoder": "rows of W_e (they start as the atoms / L)",
+                    "decoder": "the teacher's dictionary (fixed)"}
+    preset = {"data": {"source": "mnist"},
+              "train": {"steps": 600, "batch_size": 100, "lr": 1e-3, "eval_every": 200,
+                        "snapshot_every": 100}}
+    tiny = {"model.n_units": 16, "model.n_iter": 2, "model.target_iter": 50,
+            "data.source": "digits", "train.steps": 4, "train.batch_size": 32,
+            "train.log_every": 2, "train.snapshot_every": 2}
+
+    def __init__(self, config: ListaConfig) -> None:
+        super().__init__(config)
+        c = config
+        P = int(c.input_shape[0]) * int(c.input_shape[1])
+        path = find_teacher(c.teacher) if c.teacher else None
+        if path is not None:
+            D = teacher_dictionary(path)[0]
+        else:  # no teacher, or a vanished one whose dictionary the saved weights hold
+            g = torch.Generator().manual_seed(c.seed)
+            D = torch.randn(c.n_units, P, generator=g)
+            D = D / D.norm(dim=1, keepdim=True)
+        check(D.shape == (c.n_units, P), f"the teacher's dictionary is {tuple(D.shape)}, "
+                                          f"not ({c.n_units}, {P})")
+        L = lipschitz(D)
+        self.D = nn.Parameter(D.clone(), requires_grad=False)  # (K, P), fixed
+        self.We = nn.Parameter(D / L)  # (K, P): W_e x = x @ We.T
+        self.S = nn.Parameter(torch.eye(c.n_units) - D @ D.T / L)  # (K, K)
+        self.theta = nn.Parameter(torch.full((c.n_units,), c.lam / L))  # (K,)
+
+    @classmethod
+    def adapt_config(cls, config: ListaConfig, input_shape: tuple[int, int, int]) -> ListaConfig:
+        config = super().adapt_config(config, input_shape)
+        if not config.teacher:
+            return config
+        path = find_teacher(config.teacher)
+        if path is None:
+            if config.teacher_units:  # made earlier: its dictionary is in the weights
+                return config
+            raise ConfigError(f"model.teacher: no run folder at {config.teacher}")
+        D, info = teacher_dictionary(path)
+        if tuple(info["input_shape"]) != tuple(input_shape):
+            _, h, w = info["input_shape"]
+            raise ConfigError(f"model.teacher: {config.teacher} learned {h}×{w} inputs but this "
+                              f"data has {input_shape[1]}×{input_shape[2]}; train LISTA on the "
+                              f"teacher's data (its data.source and size)")
+        changes: dict[str, Any] = {"n_units": int(D.shape[0]), "teacher_units": int(D.shape[0])}
+        if config.match_teacher:
+            changes.update({k: info[k] for k in ("lam", "positive") if k in info})
+        return replace(config, **changes)
+
+    @property
+    def n_units(self) -> int:
+        return self.config.n_units
+
+    @classmethod
+    def summarize_config(cls, config: ListaConfig) -> str:
+        who = Path(config.teacher).name if config.teacher else "random dictionary"
+        return f"T={config.n_iter}, {config.n_units} units, λ={config.lam:g}, {who}"
+
+    def _h(self, u: torch.Tensor) -> torch.Tensor:
+        if self.config.positive:
+            return torch.relu(u - self.theta)
+        return shrink(u, self.theta)
+
+    def iterates(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes after each step t = 1..T. x: (B, P) -> (T, B, K)"""
+        drive = x @ self.We.T  # (B, K)
+        z = self._h(drive)
+        out = [z]
+        for _ in range(self.config.n_iter - 1):
+            z = self._h(torch.addmm(drive, z, self.S.T))
+            out.append(z)
+        return torch.stack(out)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.iterates(x)[-1]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.D
+
+    def optimal_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """z* of the teacher's lasso by FISTA to convergence. x: (B, P) -> (B, K)"""
+        c = self.config
+        return fista_solve(x.detach(), self.D.detach(), c.lam, c.target_iter, c.positive,
+                           tol=c.target_tol, final_gap=False)[0]
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        z_star = self.optimal_codes(x)
+        z = self.encode(x)
+        d = z - z_star
+        err = 0.5 * (d * d).sum(-1).mean()
+        r = x - self.decode(z)
+        with torch.no_grad():
+            rel = (d * d).sum() / (z_star * z_star).sum().clamp_min(1e-12)
+        return {"loss": err, "code_error": err, "relative_code_error": rel,
+                "reconstruction": 0.5 * (r * r).sum(-1).mean().detach(),
+                "sparsity": self.config.lam * z.abs().sum(-1).mean().detach()}
+
+    def filter_kinds(self) -> tuple[str, ...]:
+        return ("encoder", "decoder")
+
+    def filters(self, kind: str = "encoder") -> torch.Tensor:
+        self.check_filter_kind(kind)
+        return self.filters_of(self.We if kind == "encoder" else self.D)
+
+    def default_filter_kind(self) -> str:
+        return "encoder"  # the decoder is the teacher's, fixed: nothing to watch learn
+
+    def extra_state_for_ui(self) -> dict[str, Any]:
+        return {"S": self.S.detach().cpu(), "theta": self.theta.detach().cpu()}
+
+
+# --- code error against iterations: ISTA, FISTA, LISTA on one dictionary ------------------------
+
+
+@torch.no_grad()
+def ista_fista_paths(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int,
+                     positive: bool = False, threshold: float | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The codes of ISTA and of FISTA (global step 1/L, no restart: the textbook methods) after
+    each iteration 1..n_iter, from z = 0. x: (B, P), D: (K, P) -> two (n_iter, B, K)
+
+    `threshold` replaces the shrinkage λ/L of both (a tuned threshold; default λ/L)."""
+    L = lipschitz(D)
+    t_shrink = lam / L if threshold is None else threshold
+    G = D @ D.T
+    b = x @ D.T
+    z_i = x.new_zeros(x.shape[0], D.shape[0])
+    z_f, y, t = z_i.clone(), z_i.clone(), 1.0
+    ista_out, fista_out = [], []
+    for _ in range(n_iter):
+        z_i = soft_threshold(z_i - (z_i @ G - b) / L, t_shrink, positive)
+        z_new = soft_threshold(y - (y @ G - b) / L, t_shrink, positive)
+        t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
+        y = z_new + ((t - 1) / t_new) * (z_new - z_f)
+        z_f, t = z_new, t_new
+        ista_out.append(z_i)
+        fista_out.append(z_f)
+    return torch.stack(ista_out), torch.stack(fista_out)
+
+
+def relative_error(z: torch.Tensor, z_star: torch.Tensor) -> np.ndarray:
+    """Σ‖z − z*‖² / Σ‖z*‖² over the batch, per leading index. z: (..., B, K) -> (...,)"""
+    num = ((z - z_star) ** 2).sum((-1, -2))
+    return (num / (z_star ** 2).sum().clamp_min(1e-30)).cpu().numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def code_error_curves(x: torch.Tensor, D: torch.Tensor, lam: float, positive: bool = False,
+                      n_iter: int = 100, lista: Lista | None = None,
+                      threshold: float | None = None, target_iter: int = 5000,
+                      target_tol: float = 1e-8) -> dict[str, np.ndarray]:
+    """Relative code error Σ‖zᵗ − z*‖² / Σ‖z*‖² after each iteration t = 1..n_iter of ISTA and
+    FISTA (and t = 1..T of `lista`, when given) on one batch x: (B, P) and dictionary D: (K, P),
+    z* = the lasso's optimal codes (FISTA to a duality gap of `target_tol`·‖x‖²).
+
+    Returns {"ista": (n_iter,), "fista": (n_iter,), "lista": (T,) when given, "iterations":
+    1..n_iter}; `threshold` runs ISTA/FISTA with that shrinkage in place of λ/L (tuned)."""
+    x, D = x.float(), D.float()
+    z_star = fista_solve(x, D, lam, target_iter, positive, tol=target_tol, final_gap=False)[0]
+    zi, zf = ista_fista_paths(x, D, lam, n_iter, positive, threshold)
+    out = {"iterations": np.arange(1, n_iter + 1), "ista": relative_error(zi, z_star),
+           "fista": relative_error(zf, z_star)}
+    if lista is not None:
+        out["lista"] = relative_error(lista.iterates(x), z_star)
+    return out
+
+
+def iterations_to_match(errors: np.ndarray, target: float) -> int | None:
+    """The first iteration (1-based) whose error is ≤ target, None if none is."""
+    hit = np.flatnonzero(np.asarray(errors) <= target)
+    return int(hit[0]) + 1 if hit.size else None
