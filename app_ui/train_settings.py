@@ -14,17 +14,18 @@ import numpy as np
 import streamlit as st
 import torch
 
-from sparse_models.config import ConfigError, FieldInfo, field_infos
+from sparse_models.config import ConfigError, FieldInfo, field_infos, from_dict
 from sparse_models.data import available_sources, get_source
 from sparse_models.groups import GroupSpec, pool_overlay
 from sparse_models.models import available_models, get_entry
 from sparse_models.plotting import pool_preview_figure
 from sparse_models.presets import default_sections, run_config_sections, switch_source
+from sparse_models.trees import check_tree_shape
 
 from .runs import RunRef, open_run, selected_run_info
 from .widgets import plain
 
-POOL_KINDS = ("neighbourhood", "blocks", "none")
+POOL_KINDS = ("neighbourhood", "blocks", "tree", "none")
 MAX_MAP_SIDE = 48
 MAX_UNITS = MAX_MAP_SIDE * MAX_MAP_SIDE
 
@@ -74,20 +75,24 @@ def base_sections(model: str, parent: RunRef | None) -> dict[str, dict[str, Any]
 def group_ui(base: dict[str, Any], locked: bool, k: str,
              problems: list[str]) -> tuple[dict[str, Any], GroupSpec | None]:
     """Group-structure widgets; returns the group dict and its validated spec (None + an error
-    shown when the combination is impossible)."""
-    rows0, cols0 = (int(v) for v in base.get("map_shape", (16, 16)))
+    shown when the combination is impossible). Map kinds show the map and pool widgets; the
+    tree kind shows the tree's instead (its units lie in a row, so it has no map to size)."""
     c1, c2, c3 = st.columns(3)
     bad = len(problems)
+    kinds = list(POOL_KINDS) + ([base["kind"]] if base.get("kind") not in POOL_KINDS else [])
+    kind = c3.selectbox("Pool type", kinds, index=kinds.index(base.get("kind", "neighbourhood")),
+                        key=f"{k}_kind", bind="query-params", help="neighbourhood: overlapping k×k windows on the "
+                        "map; blocks: non-overlapping k×k tiles; tree: subtrees or root-to-leaf "
+                        "paths of one or more trees; none: plain L1 (no groups).")
+    if kind == "tree":
+        return _tree_group_ui(base, locked, k, problems, (c1, c2), bad)
+    rows0, cols0 = (int(v) for v in base.get("map_shape", (16, 16)))
     with c1:
         rows = checked_number("Map rows", rows0, 1, MAX_MAP_SIDE, f"{k}_rows", problems,
                               integer=True, disabled=locked)
     with c2:
         cols = checked_number("Map columns", cols0, 1, MAX_MAP_SIDE, f"{k}_cols", problems,
                               integer=True, disabled=locked)
-    kinds = list(POOL_KINDS) + ([base["kind"]] if base.get("kind") not in POOL_KINDS else [])
-    kind = c3.selectbox("Pool type", kinds, index=kinds.index(base.get("kind", "neighbourhood")),
-                        key=f"{k}_kind", bind="query-params", help="neighbourhood: overlapping k×k windows on the "
-                        "map; blocks: non-overlapping k×k tiles; none: plain L1 (no groups).")
     c4, c5 = st.columns(2)
     size = c4.slider("Pool size k (k×k)", 1, 12, int(base.get("size", 3)), key=f"{k}_size", bind="query-params",
                      disabled=kind == "none")
@@ -104,22 +109,70 @@ def group_ui(base: dict[str, Any], locked: bool, k: str,
     group = {**base, "kind": kind, "map_shape": [int(rows), int(cols)], "size": int(size),
              "stride": int(stride), "wrap": bool(wrap),
              "sigma": float(sigma) if gauss and kind == "neighbourhood" else None}
-    if len(problems) > bad:
-        return group, None
+    return group, _spec_or_error(group, problems, bad)
+
+
+def _tree_group_ui(base: dict[str, Any], locked: bool, k: str, problems: list[str],
+                   first: tuple[Any, Any], bad: int) -> tuple[dict[str, Any], GroupSpec | None]:
+    """The tree kind's widgets (depth, branching, trees, pools, level), ranges from GroupSpec's
+    own settings; the map shape follows from the tree: one row of all its units."""
+    info = {i.name: i for i in field_infos(GroupSpec)}
+
+    def number(name: str, disabled: bool = False) -> int:
+        i = info[name]
+        return int(checked_number(i.label, int(base.get(name, i.default)), i.min, i.max,
+                                  f"{k}_{name}", problems, integer=True, help=i.help,
+                                  disabled=disabled))
+
+    with first[0]:
+        depth = number("depth", disabled=locked)
+    with first[1]:
+        branching = number("branching", disabled=locked)
+    c4, c5, c6 = st.columns(3)
+    with c4:
+        n_trees = number("n_trees", disabled=locked)
+    options = list(typing.get_args(info["pools"].type))
+    pools0 = base.get("pools", info["pools"].default)
+    pools = c5.selectbox(info["pools"].label, options,
+                         index=options.index(pools0) if pools0 in options else 0,
+                         key=f"{k}_pools", bind="query-params", help=info["pools"].help)
+    with c6:
+        level = number("level", disabled=pools != "depth")
+    group = {**base, "kind": "tree", "depth": depth, "branching": branching, "n_trees": n_trees,
+             "pools": pools, "level": level}
     try:
-        spec = GroupSpec(kind=kind, map_shape=(int(rows), int(cols)), size=int(size),
-                         stride=int(stride), wrap=bool(wrap), sigma=group["sigma"],
-                         groups=tuple(tuple(g) for g in base.get("groups", ())))
+        n = check_tree_shape(depth, branching, n_trees,
+                             why_limit="the pool matrix is dense, pools × units")
+    except ConfigError:
+        n = None  # said in words by the spec's check below
+    if n is not None:
+        group["map_shape"] = [1, n]
+        per = n // n_trees
+        st.caption(f"{n_trees} tree{'s' if n_trees > 1 else ''} × {per} units = **{n} units** "
+                   f"(one per node; each unit's filter is a node on the Tree page).")
+    return group, _spec_or_error(group, problems, bad)
+
+
+def _spec_or_error(group: dict[str, Any], problems: list[str],
+                   bad: int) -> GroupSpec | None:
+    """The validated spec of the widgets' values, or None with the reason shown."""
+    if len(problems) > bad:
+        return None
+    try:
+        spec = from_dict(GroupSpec, group)
     except ConfigError as exc:
         st.error(plain(f"Impossible group structure: {exc}"))
-        return group, None
+        return None
     if spec.n_units > MAX_UNITS:
         st.error(f"{spec.n_units} units is more than this app trains ({MAX_UNITS}).")
-        return group, None
-    return group, spec
+        return None
+    return spec
 
 
 def pool_preview_ui(spec: GroupSpec) -> None:
+    if spec.kind == "tree":
+        _tree_pool_preview(spec)
+        return
     P = spec.pool_matrix()
     rows, cols = spec.map_shape
     centre = (rows // 2) * cols + cols // 2
@@ -128,6 +181,26 @@ def pool_preview_ui(spec: GroupSpec) -> None:
                     key="train_pool_preview")
     st.caption(f"{spec.describe()}. Left: how many pools each unit is in; right: the pool "
                f"around the centre unit.")
+
+
+def _tree_pool_preview(spec: GroupSpec) -> None:
+    """The tree with one pool framed in red: the first that is neither one unit nor a whole
+    tree, where there is one (the others look alike)."""
+    from .tree import positions, tree_figure
+
+    tree = spec.tree()
+    P = spec.pool_matrix() > 0  # (J, N)
+    sizes = P.sum(1)
+    per_tree = spec.n_units // spec.n_trees
+    middle = np.flatnonzero((sizes > 1) & (sizes < per_tree))
+    example = int(middle[0]) if middle.size else 0
+    x, y = positions(tree, radial=True)
+    hover = {"depth": tree.depths, "pools it is in": P.sum(0)}
+    st.plotly_chart(tree_figure(np.asarray(tree.parents), x, y, tree.depths, [], hover,
+                                np.flatnonzero(P[example]), width_px=420),
+                    key="train_pool_preview")
+    st.caption(f"{spec.describe()}. Framed in red: pool {example} ({int(sizes[example])} units); "
+               f"hover a unit for how many pools it is in.")
 
 
 def _link_value(label: str, key: str, default: float, integer: bool) -> float:

@@ -1,7 +1,8 @@
 """The Tree page's helpers: cached tree data per run, the figures, prune and retrain controls.
 
-A run's units form a tree when its model's `layout.kind` is "tree" (the lateral model with
-structure=tree; Gregor, Szlam & LeCun 2011). Everything expensive (codes of the training
+A run's units form a tree when its model's `layout.kind` is "tree": the lateral model with
+structure=tree (Gregor, Szlam & LeCun 2011), or the topographic model with tree groups (pools
+on subtrees or paths; no S, no pruning). Everything expensive (codes of the training
 inputs, node pictures) is cached per run path + stamp, like `app_ui.analysis`.
 """
 
@@ -46,6 +47,9 @@ def tree_of(ref: RunRef) -> tuple[trees.Tree | None, str | None]:
     detail = ""
     if run.config.model == "lateral":
         detail = f" (its S has structure {run.model.config.structure!r})"
+    group = getattr(run.model.config, "group", None)
+    if group is not None and hasattr(group, "kind"):
+        detail = f" (its pools are of kind {group.kind!r})"
     return None, (f"{ref.name} is a {run.config.model!r} run whose units {what}{detail}, not a "
                   f"tree.")
 

@@ -39,7 +39,7 @@ def numbers_ui(report: dict, view: dict) -> None:
     c[2].metric("Clashes", f"{100 * report['clash_share']:.1f} %"
                 if report.get("clash_share") is not None else "—",
                 help="Inputs on which two units that inhibit each other (S_ij > 0) are both "
-                     "active.")
+                     "active; for a model without S, two units not on one root-to-leaf path.")
     c[3].metric("Active units per input", fmt(report.get("mean_active_units")),
                 help=f"Mean over the first {report.get('n_samples')} training inputs.")
     c[4].metric("Rare branches", f"{report.get('branches_under_1pct')} of "
@@ -91,8 +91,9 @@ def prune_ui(ref: app_ui.RunRef, view: dict) -> float:
 def retrain_ui(ref: app_ui.RunRef) -> None:
     run = ref.load()
     if run.config.model != "lateral":
-        st.caption(f"{ref.name} is a {run.config.model!r} run; retrain a tree with the "
-                   f"lateral model on the Train page.")
+        st.caption(f"{ref.name} is a {run.config.model!r} run; retrain it with other tree "
+                   f"groups (pool type *tree*) on the Train page, or a tree with the lateral "
+                   f"model.")
         return
     m = run.config.model_config
     tree = m.tree()
@@ -140,8 +141,9 @@ ref = app_ui.require_run()
 tree, why = tv.tree_of(ref)
 if tree is None:
     st.info(plain(why) + " This page shows models whose units form a tree: the **lateral** "
-            "model (sparse coding with lateral inhibition) with structure *tree*. Train one on "
-            "the Train page, or pick a tree run in the sidebar.")
+            "model (sparse coding with lateral inhibition) with structure *tree*, or the "
+            "**topographic** model with pool type *tree* (group sparsity over subtrees or "
+            "paths). Train one on the Train page, or pick a tree run in the sidebar.")
     if any(r.name == SHIPPED_TREE for r in app_ui.all_runs()):
         st.button(f"Show the shipped tree run {SHIPPED_TREE}", key="tree_show_shipped",
                   on_click=app_ui.select_run, args=(SHIPPED_TREE,))

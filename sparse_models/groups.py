@@ -110,13 +110,13 @@ class GroupSpec:
     def _check_tree(self) -> None:
         n = trees.check_tree_shape(self.depth, self.branching, self.n_trees,
                                    why_limit="the pool matrix is dense, pools × units")
-        check_ranges(self)
         check(self.pools in ("subtrees", "depth", "paths"),
               f"tree pools must be subtrees, depth or paths; got {self.pools!r}")
         if self.pools == "depth":
             check(isinstance(self.level, int) and 0 <= self.level < self.depth,
                   f"subtree level must be between 0 (whole trees) and {self.depth - 1} (the "
                   f"leaves of a tree of depth {self.depth}); got {self.level!r}")
+        check_ranges(self)
         check(tuple(self.map_shape) == (1, n),
               f"{self.n_trees} tree(s) of depth {self.depth} and branching {self.branching} "
               f"have {n} units, so map_shape must be [1, {n}] (the units in a row); got "
