@@ -296,6 +296,9 @@ def analyze_model(
     reason, when it has no 2-D map); units on a tree get `tree_summary` (else `why_no_tree`);
     `periodic` defaults to `model.map_periodic`. With held-out
     data `x_test` the model's `evaluate` metrics are added as `test_*` (else `why_no_test`).
+    A DrSAE-like model (an unrolled encoder with a classifier) adds `analysis.drsae`'s
+    `SUMMARY_KEYS` (part / categorical unit counts and their means), on the held-out data
+    when there is some.
     The model's train/eval mode is left untouched.
     """
     xt = torch.as_tensor(x)[:max_samples].float()
@@ -331,4 +334,18 @@ def analyze_model(
         out["why_no_test"] = None
     else:
         out["why_no_test"] = "the data has no held-out split"
+    if _is_drsae_like(model):  # only such models get these keys: other reports are unchanged
+        from .drsae import drsae_summary
+
+        xs = xt if x_test is None or len(x_test) == 0 else torch.as_tensor(x_test)[:max_samples]
+        xs = xs.float().reshape(xs.shape[0], -1).to(device)
+        with torch.no_grad():
+            out.update({k: _clean(v) for k, v in drsae_summary(model, xs).items()})
     return out
+
+
+def _is_drsae_like(model: Any) -> bool:
+    """An unrolled encoder with a classifier on its code (DrSAE): E, S, D, C, `iterates`,
+    `class_logits` and part/categorical thresholds."""
+    return all(hasattr(model, a) for a in ("E", "S", "D", "C", "iterates", "class_logits")) \
+        and hasattr(getattr(model, "config", None), "part_angle")

@@ -1,0 +1,132 @@
+"""LISTA: ISTA at its start, trained to regress a teacher's optimal codes, the teacher checked in
+words, and the code-error curves of ISTA, FISTA and LISTA on one dictionary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sparse_models.config import ConfigError
+from sparse_models.models import build_model
+from sparse_models.models.lista import Lista, code_error_curves, iterations_to_match
+from sparse_models.models.penalties import fista_solve, ista
+from sparse_models.presets import build_run_config
+from sparse_models.training.pipeline import execute_run
+from sparse_models.training.runs import create_run, load_run
+from sparse_models.training.trainer import TrainConfig, make_optimizer
+
+TINY = {"input_shape": [8, 8], "n_units": 16, "n_iter": 3, "lam": 0.05}
+
+
+def _digits(n: int = 200) -> torch.Tensor:
+    from sparse_models.data import DigitsConfig, load_dataset
+
+    return load_dataset(DigitsConfig()).x[:n]
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_an_untrained_lista_is_ista(positive):
+    m = build_model("lista", {**TINY, "positive": positive}).double()
+    x = _digits(20).double()
+    D = m.D.detach()
+    its = m.iterates(x)
+    assert its.shape == (3, 20, 16)
+    for t in range(3):
+        assert torch.allclose(its[t], ista(x, D, 0.05, n_iter=t + 1, positive=positive),
+                              atol=1e-6)  # the model's weights were made in float32
+
+
+def test_training_lowers_the_code_error_below_ista_at_the_same_steps():
+    m = build_model("lista", {**TINY, "n_iter": 2})
+    x = _digits(400)
+    opt = make_optimizer(m, TrainConfig(lr=3e-3))
+    first = float(m.loss(x)["code_error"].detach())
+    for s in range(60):
+        m.train_step(x[(s % 4) * 100:(s % 4 + 1) * 100], None, opt)
+    terms = m.loss(x)
+    assert float(terms["code_error"].detach()) < 0.5 * first
+    assert set(terms) >= {"loss", "code_error", "relative_code_error", "reconstruction"}
+    assert m.D.grad is None and not m.D.requires_grad  # the teacher's dictionary stays fixed
+
+
+def test_code_error_curves_of_ista_fista_and_lista():
+    m = build_model("lista", TINY)
+    x = _digits(50)
+    c = code_error_curves(x, m.D.detach(), 0.05, n_iter=200, lista=m)
+    assert c["ista"].shape == c["fista"].shape == (200,) and c["lista"].shape == (3,)
+    np.testing.assert_allclose(c["lista"], c["ista"][:3], rtol=1e-4)  # untrained: ISTA
+    assert c["ista"][0] < 1.0 and c["fista"][-1] < 1e-4  # FISTA converges to z*
+    assert c["fista"][19] < c["ista"][19]  # FISTA gets there faster
+    assert iterations_to_match(c["ista"], c["lista"][-1]) <= 3
+    assert iterations_to_match(c["ista"], -1.0) is None
+
+
+def _train_teacher(runs_dir, name, model, extra):
+    from sparse_models.models import get_entry
+
+    tiny = get_entry(model).model_cls.tiny
+    if extra.get("data.source"):  # the tiny patch settings do not apply to another source
+        tiny = {k: v for k, v in tiny.items() if not k.startswith("data.")}
+    config = build_run_config(model, {**tiny, **extra})
+    path = create_run(config, runs_dir, name=name)
+    assert execute_run(config, path) == "completed", (path / "status.json").read_text()
+    return path
+
+
+def test_a_teacher_run_gives_the_dictionary_lambda_and_size(runs_dir):
+    teacher = _train_teacher(runs_dir, "sc-digits", "sparse_coding",
+                             {"data.source": "digits", "model.lam": 0.07,
+                              "model.positive": True})
+    config = build_run_config("lista", {**Lista.tiny, "model.teacher": str(teacher)})
+    mc = config.model_config
+    assert (mc.n_units, mc.teacher_units, mc.lam, mc.positive) == (16, 16, 0.07, True)
+    m = build_model("lista", mc)
+    assert torch.equal(m.D.detach(), load_run(teacher).model.D.detach())
+    path = create_run(config, runs_dir, name="lista-on-sc")
+    assert execute_run(config, path) == "completed", (path / "status.json").read_text()
+    # The dictionary travels with the weights: the run reloads after its teacher is gone.
+    import shutil
+
+    shutil.rmtree(teacher)
+    again = load_run(path)
+    assert torch.equal(again.model.D.detach(), m.D.detach())
+
+
+def test_bad_teachers_are_refused_in_words(runs_dir):
+    with pytest.raises(ConfigError, match="no run folder at"):
+        build_run_config("lista", {**Lista.tiny, "model.teacher": str(runs_dir / "nope")})
+    # A run on 6×6 gratings is a dictionary, but for inputs of the wrong size.
+    grat = _train_teacher(runs_dir, "sc-gratings", "sparse_coding", {})
+    with pytest.raises(ConfigError, match="learned 6×6 inputs but this data has 8×8"):
+        build_run_config("lista", {**Lista.tiny, "model.teacher": str(grat)})
+    # A folder that is no run:
+    (runs_dir / "empty").mkdir()
+    with pytest.raises(ConfigError, match="cannot use"):
+        build_run_config("lista", {**Lista.tiny, "model.teacher": str(runs_dir / "empty")})
+
+
+def test_a_teacher_whose_decoder_is_not_a_linear_dictionary_is_refused(runs_dir, monkeypatch):
+    from sparse_models.models.sparse_coding import SparseCoding
+
+    teacher = _train_teacher(runs_dir, "sc-digits2", "sparse_coding", {"data.source": "digits"})
+    monkeypatch.setattr(SparseCoding, "decode", lambda self, z: torch.relu(z @ self.D - 0.1))
+    with pytest.raises(ConfigError, match="not a linear dictionary"):
+        build_run_config("lista", {**Lista.tiny, "model.teacher": str(teacher)})
+    monkeypatch.setattr(SparseCoding, "filter_kinds", lambda self: ("encoder",))
+    with pytest.raises(ConfigError, match="not a dictionary model"):
+        build_run_config("lista", {**Lista.tiny, "model.teacher": str(teacher)})
+
+
+@pytest.mark.parametrize("change,match", [({"n_iter": 0}, "at least one iteration"),
+                                          ({"n_units": 0}, "n_units")])
+def test_bad_settings_are_refused_in_words(change, match):
+    with pytest.raises(ConfigError, match=match):
+        build_model("lista", {**TINY, **change})
+
+
+def test_optimal_codes_are_fista_to_convergence():
+    m = build_model("lista", TINY)
+    x = _digits(30)
+    z, info = fista_solve(x, m.D.detach(), 0.05, 5000, tol=1e-10)
+    assert torch.allclose(m.optimal_codes(x), z, atol=1e-4)
