@@ -193,6 +193,11 @@ class Sheet(SparseModel):
         rows_w, cols_w = _window_matrices(config)
         self.register_buffer("pool_rows", torch.from_numpy(rows_w))  # (J_r, R)
         self.register_buffer("pool_cols", torch.from_numpy(cols_w))  # (J_c, C)
+        # the same windows as shifted adds, for the training step: a window touches k units, so
+        # k strided adds per side cost less than the products with the mostly empty matrices
+        (rs, cs), k = config.pool_starts(), config.pool_size
+        self._row_runs = window_runs(rows_w, rs, k, config.pool_stride, config.pool_wrap)
+        self._col_runs = window_runs(cols_w, cs, k, config.pool_stride, config.pool_wrap)
 
     # --- the locally connected layer and its transpose -----------------------------------------
     def _image(self, x: torch.Tensor) -> torch.Tensor:
@@ -282,30 +287,43 @@ class Sheet(SparseModel):
         per position (tested against autograd through `loss`)."""
         c = self.config
         B, (H, W), r, st = x.shape[0], c.input_shape, c.receptive_field, c.stride
-        rows, cols = c.sheet
-        img = x.T.contiguous().view(H, W, B)
+        # Few, reused large arrays: on the CPU a fresh one costs its page faults, as much as a
+        # pass of arithmetic over it.
+        img = x.new_empty(H, W, B).copy_(x.T.reshape(H, W, B))  # made the residual in place
         X = sheet_patches(img, r, st, c.sheet)  # (L, r², B)
-        u = torch.bmm(self.M, X)  # (L, K, B)
-        t = self._per_position(self.b).abs()  # (L, K, 1); may be a view of b
-        s = soft_threshold(u, t) if c.encoder == "shrink" else torch.relu_(u.sub_(t))
+        s = torch.bmm(self.M, X)  # u = Mx, (L, K, B), made s in place
+        t = self._per_position(self.b).abs()  # (L, K, 1)
+        if c.encoder == "shrink":
+            z = torch.clamp(s, -t, t)
+            s.sub_(z)
+        else:
+            z = torch.empty_like(s)
+            s.sub_(t).relu_()
         g = self._per_position(self.gain)
-        z = s * g
-        res = add_folded(img.clone(), torch.bmm(self.D.transpose(1, 2), z), r, st, c.sheet,
-                         alpha=-1.0)  # x − Dz, (H, W, B)
-        n = self._pool(z * z).add_(c.eps).sqrt_()  # (J_r, J_c, B)
+        z = torch.mul(s, g, out=z)
+        patches = torch.bmm(self.D.transpose(1, 2), z)  # Dz's patches, (L, r², B)
+        res = add_folded(img, patches, r, st, c.sheet, alpha=-1.0)  # x − Dz, (H, W, B)
+        (rows, cols), (a, b) = c.sheet, c.block
+        zmap = z.view(rows, cols, a, b, B).transpose(1, 2)  # the unit map (rows, a, cols, b, B)
+        e = torch.mul(zmap, zmap, out=z.new_empty(zmap.shape)).view(*c.unit_map, B)  # z²
+        n = self._pool(e).add_(c.eps).sqrt_()  # (J_r, J_c, B)
         terms = {"reconstruction": 0.5 * torch.linalg.vecdot(res.view(-1), res.view(-1)) / B,
                  "group_sparsity": c.lam * n.sum() / B}
-        dz = self._pool_transpose(n.reciprocal_()).mul_(z).mul_(c.lam)  # B·∂/∂z, in place
+        q = self._pool_transpose(n.reciprocal_().mul_(c.lam), out=e)  # Σ_j λ w_j / n_j, (R, C, B)
+        dz = torch.empty_like(z)  # B·∂/∂z, (L, K, B), built in place
+        torch.mul(zmap, q.view(rows, a, cols, b, B),
+                  out=dz.view(rows, cols, a, b, B).transpose(1, 2))
+        work = e.view(dz.shape)  # free again
         if c.l1 > 0:
-            terms["l1"] = c.l1 * z.abs().sum() / B
-            dz.add_(torch.sgn(z), alpha=c.l1)
-        R = sheet_patches(res, r, st, c.sheet)  # (L, r², B)
+            terms["l1"] = c.l1 * torch.linalg.vector_norm(z, 1) / B
+            dz.add_(torch.sgn(z, out=work), alpha=c.l1)
+        R = sheet_patches(res, r, st, c.sheet, out=patches)  # the residual's patches
         dz.baddbmm_(self.D, R, alpha=-1.0)
         dD = torch.bmm(z, R.transpose(1, 2)).div_(-B)
-        dg = (dz * s).sum(-1)
+        dg = torch.mul(dz, s, out=work).sum(-1)
         ds = dz.mul_(g)
-        sign_s = torch.sgn(s)
-        db = (ds * sign_s).sum(-1)
+        sign_s = s.sgn_()
+        db = torch.mul(ds, sign_s, out=work).sum(-1)
         du = ds.mul_(sign_s.abs_())
         dM = torch.bmm(du, X.transpose(1, 2)).div_(B)
         terms["loss"] = sum(terms.values())
@@ -318,20 +336,14 @@ class Sheet(SparseModel):
         return self._from_map(v.unsqueeze(0))[0].unsqueeze(-1)
 
     def _pool(self, e: torch.Tensor) -> torch.Tensor:
-        """Σ_{i∈P_j} w_i e_i for batch-last e: (L, K, B) -> (J_r, J_c, B)."""
-        (rows, cols), (a, b), (R, C) = self.config.sheet, self.config.block, self.config.unit_map
-        B = e.shape[-1]
-        e = e.view(rows, cols, a, b, B).transpose(1, 2).reshape(R, C * B)  # unit map, (R, C, B)
-        e = torch.mm(self.pool_rows, e).view(-1, C, B)
-        return torch.matmul(self.pool_cols, e)
+        """Σ_{i∈P_j} w_i e_i for e on the unit map, batch last: (R, C, B) -> (J_r, J_c, B)."""
+        e = _apply_runs(e, self._row_runs, self.pool_rows.shape[0], 0)
+        return _apply_runs(e, self._col_runs, self.pool_cols.shape[0], 1)
 
-    def _pool_transpose(self, q: torch.Tensor) -> torch.Tensor:
-        """The adjoint of `_pool`: (J_r, J_c, B) -> (L, K, B)."""
-        (rows, cols), (a, b), (R, C) = self.config.sheet, self.config.block, self.config.unit_map
-        B = q.shape[-1]
-        q = torch.matmul(self.pool_cols.T, q).view(-1, C * B)
-        q = torch.mm(self.pool_rows.T, q).view(rows, a, cols, b, B)
-        return q.transpose(1, 2).reshape(rows * cols, a * b, B)
+    def _pool_transpose(self, q: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The adjoint of `_pool`, into out: (J_r, J_c, B) -> (R, C, B)."""
+        q = _apply_runs(q, self._col_runs, out.shape[1], 1, adjoint=True)
+        return _apply_runs(q, self._row_runs, out.shape[0], 0, adjoint=True, out=out)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": [self.M], "lr": lr, "weight_decay": self.config.encoder_decay},
@@ -402,13 +414,15 @@ class Sheet(SparseModel):
         return W.reshape(self.n_units, 1, r, r)
 
 
-def sheet_patches(img: torch.Tensor, r: int, s: int, sheet: tuple[int, int]) -> torch.Tensor:
-    """Every position's r×r patch, batch last: img (H, W, B) contiguous -> (L, r², B), positions
-    row-major, pixels row-major (`F.unfold`'s order, transposed)."""
+def sheet_patches(img: torch.Tensor, r: int, s: int, sheet: tuple[int, int],
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """Every position's r×r patch, batch last, copied (into `out` when given): img (H, W, B)
+    contiguous -> (L, r², B), positions and pixels row-major (`F.unfold`'s order, transposed)."""
     (rows, cols), (_, W, B) = sheet, img.shape
     v = img.as_strided((rows, cols, r, r, B), (s * W * B, s * B, W * B, B, 1),
                        img.storage_offset())
-    return v.reshape(rows * cols, r * r, B)
+    out = torch.empty(v.shape, dtype=img.dtype, device=img.device) if out is None else out
+    return out.view(v.shape).copy_(v).view(rows * cols, r * r, B)
 
 
 def add_folded(img: torch.Tensor, y: torch.Tensor, r: int, s: int, sheet: tuple[int, int],
@@ -428,6 +442,41 @@ def add_folded(img: torch.Tensor, y: torch.Tensor, r: int, s: int, sheet: tuple[
                                  img.storage_offset() + (k * s * W + m * s) * B)
             dst.add_(y[:, :, k * s:k * s + h, m * s:m * s + w].transpose(1, 2), alpha=alpha)
     return img
+
+
+def window_runs(A: np.ndarray, starts: list[int], k: int, s: int,
+                wrap: bool) -> list[tuple[float, slice, slice]]:
+    """The 1-D pool windows A: (J, n) (`groups.window_matrix`, windows at `starts`) as runs
+    (w, windows j0:j1, units i0:i1:s): each window of the run adds w × its unit, the unit
+    moving on by s from one window to the next, so A·e = Σ_runs w · e[units] added onto the
+    rows `windows` (`_apply_runs`)."""
+    J, n = A.shape
+    runs: list[list] = []  # [w, j0, i0, count]
+    for t in range(k):
+        for j, r0 in enumerate(starts):
+            i = (r0 + t) % n if wrap else r0 + t
+            if not 0 <= i < n:
+                continue
+            w = float(A[j, i])
+            last = runs[-1] if runs else None
+            if last and last[0] == w and last[1] + last[3] == j and last[2] + s * last[3] == i:
+                last[3] += 1
+            else:
+                runs.append([w, j, i, 1])
+    return [(w, slice(j, j + c), slice(i, i + s * (c - 1) + 1, s)) for w, j, i, c in runs]
+
+
+def _apply_runs(e: torch.Tensor, runs: list[tuple[float, slice, slice]], size: int, dim: int,
+                adjoint: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+    """A·e along `dim` (its windows) from `window_runs`, or Aᵀ·e with `adjoint`; `size`: the
+    length of that dim in the result (`out`, overwritten, when given)."""
+    shape = e.shape[:dim] + (size,) + e.shape[dim + 1:]
+    out = e.new_zeros(shape) if out is None else out.view(shape).zero_()
+    lead = (slice(None),) * dim
+    for w, windows, units in runs:
+        dst, src = (units, windows) if adjoint else (windows, units)
+        out[lead + (dst,)].add_(e[lead + (src,)], alpha=w)
+    return out
 
 
 def _aperture(config: SheetConfig) -> np.ndarray:

@@ -156,8 +156,11 @@ def test_hand_written_gradients_equal_the_slow_reference(settings):
     params = (m.M, m.D, m.b, m.gain)
     ref = reference_loss(m, x)
     want = torch.autograd.grad(ref["loss"], params)
+    before = [v.detach().clone() for v in (x, *params)]
     m.zero_grad()
     got = m.gradients(x, None)
+    for v, b in zip((x, *params), before, strict=True):
+        assert torch.equal(v, b)  # works in place on its own arrays only
     assert set(got) == set(ref)
     for k in ref:
         torch.testing.assert_close(got[k], ref[k].detach())
@@ -168,6 +171,15 @@ def test_hand_written_gradients_equal_the_slow_reference(settings):
         torch.testing.assert_close(auto[k], ref[k])
     for gl, gw in zip(torch.autograd.grad(auto["loss"], params), want, strict=True):
         torch.testing.assert_close(gl, gw)
+
+
+def test_hand_written_gradients_leave_a_single_image_alone():
+    m = small()
+    x = torch.randn(1, 120)
+    keep = x.clone()
+    terms = m.gradients(x, None)
+    assert torch.equal(x, keep)
+    torch.testing.assert_close(terms["loss"], m.loss(x)["loss"].detach())
 
 
 @pytest.mark.parametrize("wrap,stride,sigma", [(False, 1, 1.0), (False, 2, None),
