@@ -195,12 +195,17 @@ def _tree_pool_preview(spec: GroupSpec) -> None:
     middle = np.flatnonzero((sizes > 1) & (sizes < per_tree))
     example = int(middle[0]) if middle.size else 0
     x, y = positions(tree, radial=True)
-    hover = {"depth": tree.depths, "pools it is in": P.sum(0)}
-    st.plotly_chart(tree_figure(np.asarray(tree.parents), x, y, tree.depths, [], hover,
-                                np.flatnonzero(P[example]), width_px=420),
-                    key="train_pool_preview")
-    st.caption(f"{spec.describe()}. Framed in red: pool {example} ({int(sizes[example])} units); "
-               f"hover a unit for how many pools it is in.")
+    cover = P.sum(0)
+    fig = tree_figure(np.asarray(tree.parents), x, y, tree.depths, [],
+                      {"depth": tree.depths, "pools it is in": cover},
+                      np.flatnonzero(P[example]), width_px=420)
+    # dots coloured by coverage instead of the page's grey squares (there are no filters yet)
+    fig.update_traces(selector=dict(name="units"), marker=dict(
+        symbol="circle", size=10, color=cover, colorscale="Viridis",
+        colorbar=dict(title="pools", thickness=10)))
+    st.plotly_chart(fig, key="train_pool_preview")
+    st.caption(f"{spec.describe()}. Dots: how many pools each unit is in; framed in red: pool "
+               f"{example} ({int(sizes[example])} units).")
 
 
 def _link_value(label: str, key: str, default: float, integer: bool) -> float:

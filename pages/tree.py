@@ -179,7 +179,8 @@ with right:
                        f"lie{'' if active.size > 1 else 's'} on one root-to-leaf path.")
         else:
             st.warning(f"Its {active.size} active units are not on one path: units {pair[0]} "
-                       f"and {pair[1]} are on different branches (they inhibit each other).")
+                       f"and {pair[1]} are on different branches"
+                       + (" (they inhibit each other)." if view["S"] is not None else "."))
         depth = view["depths"][active]
         st.caption("Active units (by depth): " + ", ".join(
             f"{u} (d{d}, z={s['code'][u]:.2g})" for u, d in sorted(zip(active, depth, strict=True),
