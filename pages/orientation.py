@@ -79,10 +79,14 @@ def numbers_ui(o: dict, p: dict, shape: tuple[int, int], px_per_unit: float | No
 st.title("Orientation map & pinwheels")
 ref = app_ui.require_run()
 shape, why = analysis.map_info(ref)
+# What orders the units when there are no pools, in the model's words (lateral inhibition)
+order = getattr(ref.load().model, "map_order", None)
 if shape is None:
-    st.info(why)
+    st.info(why if order is None else f"{why} {order}")
     st.stop()
-if not analysis.has_pools(ref):
+if order is not None:
+    st.info(f"{ref.name} is a {ref.load().config.model} model. {order}")
+elif not analysis.has_pools(ref):
     st.info(f"{ref.name} is a {ref.load().config.model} model: it has no pools, so its units "
             f"are in no particular order and the map below is salt and pepper. It is the "
             f"baseline: its pinwheel density is no different from the shuffled map's. Pick a "

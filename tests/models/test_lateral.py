@@ -325,3 +325,30 @@ def test_lam_per_level_weights_each_depth_and_keeps_the_energy_monotone():
 def test_bad_tree_settings_are_refused_in_words(settings, words):
     with pytest.raises(ConfigError, match=words):
         build_model("lateral", {"input_shape": [6, 6], **settings})
+
+
+def test_the_local_map_recipe_is_a_valid_local_run_on_natural_patches():
+    """`LOCAL_MAP` is the `--set` list that names the topographic map of a local S; the preset
+    underneath stays the tree on digits (what `bench tree` trains)."""
+    from sparse_models.models.lateral import LOCAL_MAP
+    from sparse_models.presets import build_run_config, parse_overrides
+
+    default = build_run_config("lateral")
+    assert default.model_config.structure == "tree" and default.data.source == "digits"
+    config = build_run_config("lateral", parse_overrides(list(LOCAL_MAP)))
+    assert config.model_config.structure == "local" and config.data.source == "natural"
+    rows, cols = config.model_config.map_shape
+    assert rows * cols == build_model("lateral", to_dict(config.model_config)).n_units
+
+
+@pytest.mark.parametrize("structure, words", [
+    ("local", ["no pools", "4×5 map", "(a torus)", "lateral inhibition", "closer than 1.5"]),
+    ("tree", ["Tree page", "structure=local", "--set model.structure=local"]),
+    ("all", ["no particular order", "structure=local"]),
+])
+def test_the_model_says_in_words_what_orders_its_units(structure, words):
+    model = build_model("lateral", {"input_shape": [6, 6], "structure": structure,
+                                    "map_shape": [4, 5], "depth": 2, "branching": 2})
+    text = model.map_order
+    for w in words:
+        assert w in text, (w, text)
