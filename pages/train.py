@@ -243,7 +243,7 @@ with left:
     settings["model"].update(model_fields_ui(model, sections["model"], locked, k, problems))
 with right:
     for g, spec in zip(groups, specs, strict=True):
-        st.subheader("Pools on the map")
+        st.subheader("Pools")
         if spec is not None:
             pool_preview_ui(spec)
         else:

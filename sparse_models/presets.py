@@ -86,10 +86,24 @@ def build_run_config(model: str, overrides: list[tuple[str, Any]] | dict[str, An
         if key in ("source", "data.source") and value != sections["data"].get("source"):
             sections["data"] = switch_source(sections["data"], value)
     for key, value in items:
-        set_dotted(sections, resolve_key(key, sections), value)
+        path = resolve_key(key, sections)
+        if value is None and isinstance(_get_dotted(sections, path), str):
+            # `kind=none` names the choice "none" of a text setting, not a missing value
+            # (`parse_value` reads a bare none as null, which numeric settings need).
+            value = "none"
+        set_dotted(sections, path, value)
     train_cfg = from_dict(_train_config_cls(), sections["train"], "train.")
     return RunConfig(model=model, model_config=sections["model"], data=sections["data"],
                      train=train_cfg, parent=parent, command=command)
+
+
+def _get_dotted(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for p in key.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    return node
 
 
 def switch_source(section: dict[str, Any], source: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sparse_models.config import (
     setting,
 )
 from sparse_models.data import DataConfig
-from sparse_models.presets import build_run_config, default_sections, resolve_key
+from sparse_models.presets import build_run_config, default_sections, parse_overrides, resolve_key
 
 
 @pytest.mark.parametrize("text,value", [
@@ -175,3 +175,11 @@ def test_switching_from_patches_to_digits_gives_a_valid_digits_config():
         build_run_config("sparse_coding", {"source": "digits", "data.patch_size": 8})
     with pytest.raises(ConfigError, match=r"Held-out digits \(data.n_test\) must be at least 1"):
         build_run_config("sparse_coding", {"source": "digits", "data.n_test": 0})
+
+
+def test_a_bare_none_is_the_word_for_a_text_setting_and_null_for_a_number():
+    """`--set model.group.kind=none` picks the pool kind "none"; `sigma=none` clears a width."""
+    cfg = build_run_config("topographic", parse_overrides(["model.group.kind=none",
+                                                           "model.group.sigma=none"]))
+    assert cfg.model_config.group.kind == "none"
+    assert cfg.model_config.group.sigma is None
