@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparse_models.data import DataError, MnistConfig, load_dataset
-from sparse_models.data import mnist
+from sparse_models.data import DataError, MnistConfig, load_dataset, mnist
 
 
 @pytest.fixture(autouse=True)
