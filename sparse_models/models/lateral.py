@@ -65,7 +65,7 @@ A local S on whitened natural patches (`LOCAL_MAP`: 12×12 torus, radius 2, S fi
 every unit alive, explained variance 0.72; a few orientation domains are visible, not the
 smooth map of pooled models, and the map is one column wide (Λ = 12), so it has no pinwheel
 density. λ = 0.1 gave the same (33.5°); radius 3 (38.7°), 16×16 maps of 12×12 patches in 300
-steps (35–39°, S from 0.5 to 5) and learning S (below) were less ordered; Δθ was still falling
+steps (35–39°, S from 0.5 to 5) and learning S from 0.5 (39.9°) were less ordered; Δθ was still falling
 slowly at 1000 steps (35.3° at 250). One seed each; `python -m sparse_models analyze RUN`.
 """
 
@@ -443,7 +443,7 @@ class Lateral(PatchModel):
             rows, cols = c.map_shape
             s = "learned, starting" if c.learn_s else "fixed"
             return (f"It has no pools: its units sit on a {rows}×{cols} map"
-                    f"{' (a torus)' if c.wrap else ''} and lateral inhibition alone orders "
+                    f"{' (a torus)' if c.wrap else ''}, and only lateral inhibition can order "
                     f"them. Units closer than {c.radius:g} map units may fire together; units "
                     f"farther apart inhibit each other (S {s} at {c.s_scale:g}), so the units "
                     f"that fire on the same patches have to be neighbours on the map.")
