@@ -44,6 +44,12 @@ def has_pools(ref: RunRef) -> bool:
     return bool(ref.load().model.has_pools)
 
 
+def map_order(ref: RunRef) -> str | None:
+    """What orders the run's units on their map when it has no pools, in its model's words
+    (e.g. lateral inhibition), else None."""
+    return ref.load().model.map_order
+
+
 def map_info(ref: RunRef) -> tuple[tuple[int, int] | None, str | None]:
     """`(map_shape, None)` when the run's units form a 2-D map worth analysing (from what its
     model declares), else `(None, why not)` in words for the user."""

@@ -188,7 +188,9 @@ def side_ui(ref: app_ui.RunRef, smooth: float, side: str) -> None:
         st.plotly_chart(orientation_map_figure(
             o["theta"], o["selectivity"], p["pinwheels"], height=380, show_colorbar=False,
             title=f"{p['count']} pinwheels at σ = {smooth:g}"), key=f"compare_map_{side}")
-        if not analysis.has_pools(ref):
+        if (order := analysis.map_order(ref)) is not None:
+            st.caption(order)
+        elif not analysis.has_pools(ref):
             st.caption("No pools: a salt-and-pepper baseline map.")
 
 

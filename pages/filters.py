@@ -160,6 +160,9 @@ def replay_view() -> None:
             st.caption("Hover for a unit's orientation; click it for details; drag to zoom, "
                        "double-click to reset. Neighbouring units share pools, so their filters "
                        "should look alike." + "".join(f" Note: {n}." for n in notes))
+        elif (order := analysis.map_order(ref)) is not None:
+            st.caption(order + " Hover, click, drag to zoom."
+                       + "".join(f" Note: {n}." for n in notes))
         else:
             st.caption(f"{run.config.model} has no pools: units are in no particular order, so "
                        f"neighbours on this grid are unrelated. Hover, click, drag to zoom."

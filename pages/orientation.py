@@ -80,7 +80,7 @@ st.title("Orientation map & pinwheels")
 ref = app_ui.require_run()
 shape, why = analysis.map_info(ref)
 # What orders the units when there are no pools, in the model's words (lateral inhibition)
-order = getattr(ref.load().model, "map_order", None)
+order = analysis.map_order(ref)
 if shape is None:
     st.info(why if order is None else f"{why} {order}")
     st.stop()

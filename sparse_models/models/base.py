@@ -248,6 +248,12 @@ class SparseModel(nn.Module):
     def has_pools(self) -> bool:
         return self.pools() is not None
 
+    @property
+    def map_order(self) -> str | None:
+        """In words, for the pages: what orders the units on their map when the model has no
+        pools (e.g. lateral inhibition); None where pools do, or nothing does."""
+        return None
+
     def filter_kinds(self) -> tuple[str, ...]:
         return ("decoder", "encoder")
 

@@ -44,3 +44,13 @@ def test_a_tree_lateral_run_says_there_is_no_map_and_how_to_get_one(lateral_runs
     assert "tree, not a 2-D map" in info and "Tree page" in info
     assert "structure=local" in info
     assert not at.table and not at.metric  # nothing drawn
+
+
+@pytest.mark.parametrize("page", ["../pages/filters.py", "../pages/compare.py"])
+def test_other_pages_say_inhibition_orders_a_local_lateral_map(lateral_runs: Path,
+                                                               page: str) -> None:
+    at = open_app(page, 60, run="local")
+    assert not at.exception, [e.message for e in at.exception]
+    captions = "\n".join(c.value for c in at.caption)
+    assert "only lateral inhibition can order them" in captions
+    assert "no particular order" not in captions and "salt-and-pepper" not in captions
