@@ -42,7 +42,7 @@ from torch import nn
 from ..config import ConfigError, check, check_ranges, setting
 from ..groups import GroupSpec, window_matrix, window_starts
 from .base import Layout, SparseModel, register, square_shape
-from .penalties import shrink, soft_threshold
+from .penalties import shrink
 
 MAX_UNITS = 65536  # units on one sheet (weights: 2 × units × r² floats)
 MIN_SIDE = 8  # px: a smaller image holds no sheet worth the name
@@ -182,6 +182,7 @@ class Sheet(SparseModel):
         L, K, r = rows * cols, config.per_position, config.receptive_field
         g = torch.Generator().manual_seed(config.seed)
         self.register_buffer("aperture", torch.from_numpy(_aperture(config)))  # (r²,) 0/1
+        self.register_buffer("_pixels", field_pixels(config), persistent=False)  # (L, r²)
         D = torch.randn(L, K, r * r, generator=g) * self.aperture
         self.D = nn.Parameter(D / D.norm(dim=-1, keepdim=True))  # (L, K, r²) decoder filters
         self.M = nn.Parameter(self.D.detach().clone())  # (L, K, r²) encoder, starts tied
@@ -267,7 +268,7 @@ class Sheet(SparseModel):
 
     def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The loss terms, with the gradients computed by hand (`sheet_gradients`): the same as
-        backprop through `loss`, at about a third of the cost."""
+        backprop through `loss`, at a fraction of the cost."""
         terms, grads = self.sheet_gradients(x)
         for param, grad in zip((self.M, self.D, self.b, self.gain), grads, strict=True):
             param.grad = grad
@@ -277,21 +278,24 @@ class Sheet(SparseModel):
     def sheet_gradients(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, ...]]:
         """The loss terms and the gradients of their sum w.r.t. (M, D, b, gain), x: (B, H·W).
 
-        Everything is kept batch-last, (L, K, B) per position and (H, W, B) for images, so the
-        patches are cut once (`sheet_patches`), every product is one `bmm` on the weights as
-        they are stored, and no step transposes a large array. With s = F's nonlinearity
-        (shrink or relu) of u = Mx, z = g ⊙ s, r = x − Dz, n_j the pools' norms, B images:
-            ∂/∂z = (−Dᵀ-adjoint of r + λ z ⊙ Σ_j w_j/n_j + μ sign z) / B,   ∂/∂D = −z rᵀ / B,
+        Everything is kept batch-last, (L, K, B) per position and (H·W, B) for images: the
+        fields' pixels are gathered once (`field_pixels`) and the decoder's fold is one
+        `index_add_`, every product is one `bmm` on the weights as they are stored, and no
+        step transposes a large array. With s = F's nonlinearity
+        (shrink or relu) of u = Mx, z = g ⊙ s, r = x − Dz, n_j the pools' norms, B images,
+        per position:
+            ∂/∂z = (−D r + λ z ⊙ Σ_j w_j/n_j + μ sign z) / B,   ∂/∂D = −z rᵀ / B,
             ∂/∂u = ∂/∂z ⊙ g ⊙ [s ≠ 0],   ∂/∂M = ∂/∂u xᵀ,   ∂/∂g = Σ_B ∂/∂z ⊙ s,
             ∂/∂b = −sign(b) Σ_B ∂/∂z ⊙ g ⊙ sign(s)
-        per position (tested against autograd through `loss`)."""
+        (r, x: the position's field; tested against a position-by-position reference)."""
         c = self.config
-        B, (H, W), r, st = x.shape[0], c.input_shape, c.receptive_field, c.stride
+        (H, W), B, L = c.input_shape, x.shape[0], self.M.shape[0]
+        pix, M, D = self._pixels.flatten(), self.M, self.D
         # Few, reused large arrays: on the CPU a fresh one costs its page faults, as much as a
         # pass of arithmetic over it.
-        img = x.new_empty(H, W, B).copy_(x.T.reshape(H, W, B))  # made the residual in place
-        X = sheet_patches(img, r, st, c.sheet)  # (L, r², B)
-        s = torch.bmm(self.M, X)  # u = Mx, (L, K, B), made s in place
+        img = x.new_empty(H * W, B).copy_(x.T)  # made the residual in place below
+        X = img.index_select(0, pix).view(L, -1, B)  # the fields' pixels, (L, r², B)
+        s = torch.bmm(M, X)  # u = Mx, (L, K, B), made s in place
         t = self._per_position(self.b).abs()  # (L, K, 1)
         if c.encoder == "shrink":
             z = torch.clamp(s, -t, t)
@@ -301,13 +305,13 @@ class Sheet(SparseModel):
             s.sub_(t).relu_()
         g = self._per_position(self.gain)
         z = torch.mul(s, g, out=z)
-        patches = torch.bmm(self.D.transpose(1, 2), z)  # Dz's patches, (L, r², B)
-        res = add_folded(img, patches, r, st, c.sheet, alpha=-1.0)  # x − Dz, (H, W, B)
+        patches = torch.bmm(D.transpose(1, 2), z)  # Dz, field by field, (L, r², B)
+        res = img.index_add_(0, pix, patches.view(-1, B), alpha=-1.0)  # x − Dz, (H·W, B)
         (rows, cols), (a, b) = c.sheet, c.block
         zmap = z.view(rows, cols, a, b, B).transpose(1, 2)  # the unit map (rows, a, cols, b, B)
         e = torch.mul(zmap, zmap, out=z.new_empty(zmap.shape)).view(*c.unit_map, B)  # z²
         n = self._pool(e).add_(c.eps).sqrt_()  # (J_r, J_c, B)
-        terms = {"reconstruction": 0.5 * torch.linalg.vecdot(res.view(-1), res.view(-1)) / B,
+        terms = {"reconstruction": 0.5 * torch.dot(res.view(-1), res.view(-1)) / B,
                  "group_sparsity": c.lam * n.sum() / B}
         q = self._pool_transpose(n.reciprocal_().mul_(c.lam), out=e)  # Σ_j λ w_j / n_j, (R, C, B)
         dz = torch.empty_like(z)  # B·∂/∂z, (L, K, B), built in place
@@ -315,10 +319,11 @@ class Sheet(SparseModel):
                   out=dz.view(rows, cols, a, b, B).transpose(1, 2))
         work = e.view(dz.shape)  # free again
         if c.l1 > 0:
-            terms["l1"] = c.l1 * torch.linalg.vector_norm(z, 1) / B
-            dz.add_(torch.sgn(z, out=work), alpha=c.l1)
-        R = sheet_patches(res, r, st, c.sheet, out=patches)  # the residual's patches
-        dz.baddbmm_(self.D, R, alpha=-1.0)
+            sign_z = torch.sgn(z, out=work)
+            terms["l1"] = c.l1 * torch.dot(sign_z.view(-1), z.view(-1)) / B
+            dz.add_(sign_z, alpha=c.l1)
+        R = res.index_select(0, pix).view(L, -1, B)  # the residual's patches
+        dz.baddbmm_(D, R, alpha=-1.0)
         dD = torch.bmm(z, R.transpose(1, 2)).div_(-B)
         dg = torch.mul(dz, s, out=work).sum(-1)
         ds = dz.mul_(g)
@@ -414,34 +419,14 @@ class Sheet(SparseModel):
         return W.reshape(self.n_units, 1, r, r)
 
 
-def sheet_patches(img: torch.Tensor, r: int, s: int, sheet: tuple[int, int],
-                  out: torch.Tensor | None = None) -> torch.Tensor:
-    """Every position's r×r patch, batch last, copied (into `out` when given): img (H, W, B)
-    contiguous -> (L, r², B), positions and pixels row-major (`F.unfold`'s order, transposed)."""
-    (rows, cols), (_, W, B) = sheet, img.shape
-    v = img.as_strided((rows, cols, r, r, B), (s * W * B, s * B, W * B, B, 1),
-                       img.storage_offset())
-    out = torch.empty(v.shape, dtype=img.dtype, device=img.device) if out is None else out
-    return out.view(v.shape).copy_(v).view(rows * cols, r * r, B)
-
-
-def add_folded(img: torch.Tensor, y: torch.Tensor, r: int, s: int, sheet: tuple[int, int],
-               alpha: float = 1.0) -> torch.Tensor:
-    """img += alpha · (every position's patch of y put back in its place, overlaps summed): the
-    adjoint of `sheet_patches` (`F.fold`), in place. img: (H, W, B) contiguous, y: (L, r², B).
-    A field spans q×q blocks of s×s pixels (q = ⌈r/s⌉); block (k, m) of every position lands on
-    distinct pixels, so each is one strided add: q² adds, however large the batch."""
-    (rows, cols), (_, W, B) = sheet, img.shape
-    y = y.view(rows, cols, r, r, B)
-    q = -(-r // s)
-    for k in range(q):
-        h = min(s, r - k * s)
-        for m in range(q):
-            w = min(s, r - m * s)
-            dst = img.as_strided((rows, h, cols, w, B), (s * W * B, W * B, s * B, B, 1),
-                                 img.storage_offset() + (k * s * W + m * s) * B)
-            dst.add_(y[:, :, k * s:k * s + h, m * s:m * s + w].transpose(1, 2), alpha=alpha)
-    return img
+def field_pixels(config: SheetConfig) -> torch.Tensor:
+    """(L, r²) long: where each position's r×r field pixels lie in the flattened (H, W) image,
+    positions and pixels row-major (`F.unfold`'s order): image.flatten()[field_pixels] are the
+    patches, `index_add_` at them is `F.fold`."""
+    (rows, cols), r, s, w = config.sheet, config.receptive_field, config.stride, config.input_shape[1]
+    top = (torch.arange(rows) * s * w).view(-1, 1, 1) + (torch.arange(cols) * s).view(1, -1, 1)
+    inner = (torch.arange(r) * w).view(-1, 1) + torch.arange(r).view(1, -1)
+    return (top + inner.flatten()).view(rows * cols, r * r)
 
 
 def window_runs(A: np.ndarray, starts: list[int], k: int, s: int,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from sparse_models.config import ConfigError
 from sparse_models.models import build_model
-from sparse_models.models.sheet import MAX_UNITS, Sheet, SheetConfig, add_folded, sheet_patches
+from sparse_models.models.sheet import MAX_UNITS, Sheet, SheetConfig, field_pixels
 
 SMALL = {"input_shape": [12, 10], "receptive_field": 4, "stride": 2, "per_position": 3,
          "pool_size": 2}
@@ -81,21 +81,22 @@ def test_decoder_is_the_adjoint_of_the_encoders_linear_part():
 
 @pytest.mark.parametrize("shape,r,s", [((12, 10), 4, 2), ((13, 11), 5, 3), ((9, 12), 3, 1),
                                        ((14, 12), 3, 5)])
-def test_batch_last_patches_are_unfold_and_their_adjoint_is_fold(shape, r, s):
-    """The training step's own im2col / col2im (batch last, strided views) against F.unfold and
-    F.fold, including strides wider than the field and images the sheet does not reach the end
-    of."""
+def test_field_pixels_cut_unfolds_patches_and_adding_at_them_is_fold(shape, r, s):
+    """The training step's im2col / col2im (a gather and an `index_add_` at `field_pixels`)
+    against F.unfold and F.fold, including strides wider than the field and images the sheet
+    does not reach the end of."""
     B, (H, W) = 3, shape
-    sheet = ((H - r) // s + 1, (W - r) // s + 1)
+    cfg = SheetConfig(input_shape=shape, receptive_field=r, stride=s, per_position=1,
+                      pool_size=1)
+    pix = field_pixels(cfg)  # (L, r²)
     x = torch.randn(B, 1, H, W, dtype=torch.float64)
-    got = sheet_patches(x.permute(2, 3, 0, 1).reshape(H, W, B).contiguous(), r, s, sheet)
     want = F.unfold(x, r, stride=s)  # (B, r², L)
-    torch.testing.assert_close(got, want.permute(2, 1, 0))
+    torch.testing.assert_close(x.reshape(B, -1)[:, pix], want.permute(0, 2, 1))
     y = torch.randn_like(want)
-    img = torch.randn(H, W, B, dtype=torch.float64)
-    folded = F.fold(y, shape, r, stride=s)[:, 0].permute(1, 2, 0)  # (H, W, B)
-    torch.testing.assert_close(add_folded(img.clone(), y.permute(2, 1, 0).contiguous(), r, s,
-                                          sheet, alpha=-0.5), img - 0.5 * folded)
+    img = torch.randn(B, H * W, dtype=torch.float64)
+    folded = F.fold(y, shape, r, stride=s).reshape(B, -1)
+    got = img.clone().index_add_(1, pix.flatten(), y.permute(0, 2, 1).reshape(B, -1), alpha=-0.5)
+    torch.testing.assert_close(got, img - 0.5 * folded)
 
 
 def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -112,8 +113,8 @@ def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     recon = torch.zeros(B, H, W, dtype=x.dtype)
     for i in range(rows):
         for j in range(cols):
-            l = i * cols + j
-            u = img[:, i * s:i * s + r, j * s:j * s + r].reshape(B, r * r) @ m.M[l].T  # (B, K)
+            pos = i * cols + j
+            u = img[:, i * s:i * s + r, j * s:j * s + r].reshape(B, r * r) @ m.M[pos].T  # (B, K)
             units = []
             for k in range(c.per_position):
                 al, be = divmod(k, b)
@@ -123,7 +124,7 @@ def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
                 zk = g[i, al, j, be] * v
                 zmap[i * a + al][j * b + be] = zk
                 units.append(zk)
-            patch = (torch.stack(units, 1) @ m.D[l]).reshape(B, r, r)
+            patch = (torch.stack(units, 1) @ m.D[pos]).reshape(B, r, r)
             recon = recon + F.pad(patch, (j * s, W - j * s - r, i * s, H - i * s - r))
     z = torch.stack([torch.stack(row, 1) for row in zmap], 1).reshape(B, -1)  # map order
     res = (img - recon).reshape(B, -1)
@@ -140,7 +141,8 @@ def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     {}, {"stride": 1}, {"stride": 3, "input_shape": [13, 11], "receptive_field": 5},
     {"stride": 5, "receptive_field": 3}, {"per_position": 1, "pool_size": 1},
     {"per_position": 4, "pool_size": 3, "pool_stride": 2, "pool_wrap": True, "pool_sigma": None},
-    {"encoder": "relu"}, {"l1": 0.0},
+    {"encoder": "relu"}, {"l1": 0.0}, {"round_fields": False, "zero_mean": False},
+    {"pool_size": 5, "pool_wrap": True},
 ])
 def test_hand_written_gradients_equal_the_slow_reference(settings):
     """Known answer: the training step's batch-last, hand-written gradients (`gradients`) and
