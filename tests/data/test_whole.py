@@ -53,6 +53,18 @@ def test_augmentation_is_an_exact_symmetry_of_each_crop():
     assert len(kinds) == 8
 
 
+def test_augmentation_turns_each_crop_as_drawn():
+    """Known answer: crop i is turned by k_i quarter turns, then flipped left-right when f_i,
+    with k then f drawn from the generator in that order."""
+    crops = np.random.default_rng(2).standard_normal((40, 6, 6))
+    out = dihedral(crops, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    k, f = rng.integers(0, 4, 40), rng.integers(0, 2, 40)
+    for a, b, turns, flip in zip(crops, out, k, f, strict=True):
+        want = np.rot90(a, turns)
+        assert np.array_equal(b, want[:, ::-1] if flip else want)
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ConfigError, match="crop"):
         DataConfig("images", crop=4)
