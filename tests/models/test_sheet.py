@@ -263,3 +263,27 @@ def test_filters_stay_round_zero_mean_and_unit_length_through_training():
     square = small(receptive_field=6, round_fields=False, zero_mean=False)
     assert bool((square.aperture == 1).all())
     assert float(square.filters("decoder")[:, 0].sum((1, 2)).abs().max()) > 1e-3
+
+
+def test_shipped_runs_load_and_their_training_step_is_backprop():
+    """The parameters keep their layout, so the shipped sheet runs load as they were written;
+    on their trained weights (most codes shrunk to zero) the hand-written step is backprop."""
+    from pathlib import Path
+
+    from sparse_models.training.runs import SHIPPED_DIR, load_run
+
+    path = Path(SHIPPED_DIR) / "sheet-pinwheels"
+    if not (path / "config.json").exists():
+        pytest.skip("no shipped sheet run")
+    m = load_run(path).model
+    assert isinstance(m, Sheet) and m.M.shape == (64, 36, 64)
+    h, w = m.config.input_shape
+    x = torch.randn(16, h * w, generator=torch.Generator().manual_seed(0))
+    params = (m.M, m.D, m.b, m.gain)
+    auto = m.loss(x)
+    want = torch.autograd.grad(auto["loss"], params)
+    got = m.gradients(x, None)
+    for k in auto:
+        torch.testing.assert_close(got[k], auto[k].detach(), rtol=1e-5, atol=1e-4)
+    for p, gw in zip(params, want, strict=True):
+        torch.testing.assert_close(p.grad, gw, rtol=1e-4, atol=1e-6)
