@@ -110,7 +110,7 @@ def unit_measures(model: Any, x: torch.Tensor) -> dict[str, np.ndarray]:
 
 
 SUMMARY_KEYS = (
-    "part_units", "categorical_units", "part_angle", "categorical_angle", "median_angle",
+    "part_units", "categorical_units", "dead_units", "part_angle", "categorical_angle", "median_angle",
     "part_mean_s_norm", "categorical_mean_s_norm", "part_mean_c_norm",
     "categorical_mean_c_norm", "part_late_onset_share", "categorical_late_onset_share",
 )
@@ -122,15 +122,19 @@ def _mean(v: np.ndarray, mask: np.ndarray) -> float | None:
 
 def drsae_summary(model: Any, x: torch.Tensor) -> dict[str, Any]:
     """The report's DrSAE numbers on inputs x: (B, P): counts of part and categorical units at
-    the model's thresholds, the median angle, and the mean ‖S − I‖, ‖C‖ and late-onset share of
-    each kind (None for a kind with no unit)."""
+    the model's thresholds among the units active on some input of x (`dead_units`: the others),
+    the median angle of those, and the mean ‖S − I‖, ‖C‖ and late-onset share of each kind
+    (None for a kind with no unit)."""
     m = unit_measures(model, x)
-    part, cat = m["part"], m["categorical"]
+    # A unit that never fires keeps its initial E ∥ D (no gradient reaches it): counted apart.
+    live = m["activity"] > 0
+    part, cat = m["part"] & live, m["categorical"] & live
     return {
         "part_units": int(part.sum()), "categorical_units": int(cat.sum()),
+        "dead_units": int((~live).sum()),
         "part_angle": float(model.config.part_angle),
         "categorical_angle": float(model.config.categorical_angle),
-        "median_angle": float(np.median(m["angle"])),
+        "median_angle": float(np.median(m["angle"][live])) if live.any() else None,
         "part_mean_s_norm": _mean(m["s_norm"], part),
         "categorical_mean_s_norm": _mean(m["s_norm"], cat),
         "part_mean_c_norm": _mean(m["c_norm"], part),

@@ -69,14 +69,16 @@ def test_confusion_matrix_error_and_class_averages():
 def test_unit_measures_of_a_model_started_as_ista_are_all_part_units():
     """At its start E = αDᵀ: every encoder row points along its decoder column (angle 0)."""
     m = build_model("drsae", {"input_shape": [8, 8], "n_units": 12, "n_iter": 3})
-    x = torch.rand(40, 64)
+    x = m.D.detach().T.clone()  # each atom as an input: its own unit fires on it
     u = unit_measures(m, x)
     assert set(u) >= {"angle", "part", "categorical", "s_norm", "c_norm", "late_onset"}
     assert np.allclose(u["angle"], 0.0, atol=1e-3) and u["part"].all() and not u["categorical"].any()
-    with torch.no_grad():  # turn unit 0's encoder row away from its decoder column
-        m.E[0] = -m.E[0]
+    assert u["activity"].min() > 0  # on these inputs every unit fires
+    with torch.no_grad():  # unit 0's encoder row now points along unit 1's decoder column
+        m.E[0] = m.E[1]
+        m.b[11] = 10.0  # and unit 11 never fires: dead, neither kind
     s = drsae_summary(m, x)
-    assert (s["part_units"], s["categorical_units"]) == (11, 1)
+    assert (s["part_units"], s["categorical_units"], s["dead_units"]) == (10, 1, 1)
     assert s["categorical_mean_s_norm"] is not None and s["part_angle"] == 0.5
 
 
@@ -84,9 +86,10 @@ def test_the_report_adds_the_unit_counts_only_for_a_drsae(runs_dir):
     from sparse_models.analysis.report import analyze_model
 
     m = build_model("drsae", {"input_shape": [8, 8], "n_units": 12, "n_iter": 3})
-    x, y = torch.rand(50, 64), torch.randint(0, 10, (50,))
+    x = torch.cat([m.D.detach().T, torch.rand(38, 64)])
+    y = torch.randint(0, 10, (50,))
     out = analyze_model(m, x, x_test=x, y_test=y, max_samples=50)
-    assert out["part_units"] == 12 and out["categorical_units"] == 0
+    assert (out["part_units"], out["categorical_units"], out["dead_units"]) == (12, 0, 0)
     assert 0 <= out["test_error"] <= 1 and out["test_l0"] >= 0
     sc = build_model("sparse_coding", {"input_shape": [8, 8], "n_units": 12, "n_iter": 5})
     assert "part_units" not in analyze_model(sc, x, max_samples=50)

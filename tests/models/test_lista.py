@@ -130,3 +130,12 @@ def test_optimal_codes_are_fista_to_convergence():
     x = _digits(30)
     z, info = fista_solve(x, m.D.detach(), 0.05, 5000, tol=1e-10)
     assert torch.allclose(m.optimal_codes(x), z, atol=1e-4)
+
+
+def test_the_cli_refuses_a_bad_teacher_in_one_line(runs_dir, capsys):
+    from sparse_models.cli import main
+
+    assert main(["train", "lista", "--set", f"model.teacher={runs_dir / 'gone'}"]) == 2
+    assert "no run folder at" in capsys.readouterr().err
+    assert main(["train", "lista", "--set", "model.n_iter=0", "--show"]) == 2
+    assert "at least one iteration" in capsys.readouterr().err
