@@ -28,6 +28,7 @@ PAGES = [
             url_path="sparsity"),
     st.Page("../pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page("../pages/tree.py", title="Tree", icon=":material/account_tree:", url_path="tree"),
+    st.Page("../pages/drsae.py", title="DrSAE", icon=":material/neurology:", url_path="drsae"),
 ]
 
 page = st.navigation(PAGES)

@@ -481,3 +481,191 @@ def retinotopy_figure(centres: np.ndarray, map_shape: tuple[int, int], theta: np
     fig.update_yaxes(range=[h - 0.5, -0.5], title="image row (px)", scaleanchor="x")
     fig.update_layout(title=title, height=height, margin=MARGIN, showlegend=False)
     return fig
+
+
+# --- DrSAE and the LISTA family -------------------------------------------------------------
+
+KIND_COLORS = {"part": "#1f77b4", "categorical": "#d62728", "between": "#9aa0a6"}
+
+
+def unit_scatter_figure(angle: np.ndarray, s_norm: np.ndarray, c_norm: np.ndarray,
+                        part_angle: float, categorical_angle: float,
+                        selected: int | None = None,
+                        hover: Mapping[str, np.ndarray] | None = None,
+                        dead: np.ndarray | None = None,
+                        title: str | None = None, height: int = 440) -> go.Figure:
+    """DrSAE's units as points: x = angle between encoder row and decoder column (rad), y =
+    ‖(S − I)ᵢ‖, colour = ‖Cᵢ‖, with the part and categorical angle thresholds as vertical lines.
+
+    Trace 0 holds one point per unit in unit order (`customdata[0]` = the unit), so a click's
+    `point_index` is the unit; `dead` units (bool mask) are faint crosses; trace 1 rings the
+    `selected` unit."""
+    a = np.asarray(angle, dtype=float)
+    s = np.asarray(s_norm, dtype=float)
+    c = np.asarray(c_norm, dtype=float)
+    n = a.size
+    off = np.zeros(n, bool) if dead is None else np.asarray(dead, bool)
+    labels = list(hover or {})
+    custom = np.column_stack([np.arange(n), c] + [np.asarray(hover[k], dtype=float)
+                                                   for k in labels])
+    template = ("unit %{customdata[0]}<br>angle %{x:.2f} rad<br>‖(S−I)ᵢ‖ %{y:.3g}"
+                "<br>‖Cᵢ‖ %{customdata[1]:.3g}")
+    for j, k in enumerate(labels):
+        template += f"<br>{k}: %{{customdata[{2 + j}]:.3g}}"
+    fig = go.Figure(go.Scatter(
+        x=a, y=s, mode="markers", customdata=custom, name="units",
+        hovertemplate=template + "<extra></extra>",
+        marker=dict(size=8, color=c, colorscale="Viridis", showscale=True,
+                    colorbar=dict(title="‖Cᵢ‖", thickness=12),
+                    symbol=np.where(off, "x-thin-open", "circle").tolist(),
+                    opacity=np.where(off, 0.35, 0.9).tolist(),
+                    line=dict(width=np.where(off, 1.5, 0.5).tolist(), color="#333333")),
+        showlegend=False))
+    ring_x, ring_y = ([a[selected]], [s[selected]]) if selected is not None and \
+        0 <= selected < n else ([], [])
+    fig.add_trace(go.Scatter(x=ring_x, y=ring_y, mode="markers", hoverinfo="skip",
+                             name="selected", showlegend=False,
+                             marker=dict(size=18, symbol="circle-open", color="#ff2b2b",
+                                         line=dict(width=3))))
+    fig.add_vline(x=part_angle, line=dict(color=KIND_COLORS["part"], dash="dash"),
+                  annotation_text=f"part < {part_angle:.2g}", annotation_position="top left")
+    fig.add_vline(x=categorical_angle, line=dict(color=KIND_COLORS["categorical"], dash="dash"),
+                  annotation_text=f"categorical > {categorical_angle:.2g}",
+                  annotation_position="top right")
+    hi = max(float(a.max()) if n else 0.0, categorical_angle) + 0.1
+    fig.update_xaxes(title="angle between encoder row Eᵢ and decoder column Dᵢ (rad)",
+                     range=[-0.05, hi])
+    fig.update_yaxes(title="‖(S − I)ᵢ‖ (recurrent input)", rangemode="tozero")
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      clickmode="event+select", dragmode="zoom", hovermode="closest")
+    return fig
+
+
+def class_bar_figure(values: np.ndarray, title: str | None = None, y_label: str = "",
+                     highlight: int | None = None, labels: Sequence[str] | None = None,
+                     y_range: tuple[float, float] | None = None,
+                     height: int = 260) -> go.Figure:
+    """One bar per class (e.g. a unit's classifier weights, or class probabilities); the
+    `highlight` class in red."""
+    v = np.asarray(values, dtype=float)
+    names = list(labels) if labels is not None else [str(k) for k in range(v.size)]
+    colors = ["#ff2b2b" if highlight is not None and k == highlight else "#1f77b4"
+              for k in range(v.size)]
+    fig = go.Figure(go.Bar(x=names, y=v, marker_color=colors,
+                           hovertemplate="class %{x}: %{y:.3g}<extra></extra>"))
+    fig.update_xaxes(title="class", type="category")
+    fig.update_yaxes(title=y_label, range=list(y_range) if y_range is not None else None)
+    fig.update_layout(title=title, height=height, margin=MARGIN, showlegend=False)
+    return fig
+
+
+def gallery_figure(images: np.ndarray, labels: Sequence[str], cols: int, pad: int = 2,
+                   title: str | None = None, width_px: int = 440,
+                   max_height: int = 1200) -> go.Figure:
+    """Pictures `(N, h, w)` in rows of `cols`, each scaled to [-1, 1] as in `tile_filters`
+    (an all-NaN picture is an empty cell); hovering a picture shows its label (an invisible
+    marker at each centre, trace 1). The height fits a figure drawn `width_px` wide."""
+    f = np.asarray(images, dtype=np.float32)
+    n, h, w = f.shape
+    cols = max(1, int(cols))  # kept when n < cols, so one picture is as small as many
+    rows = max(1, math.ceil(n / cols))
+    m = np.abs(np.nan_to_num(f)).reshape(n, -1).max(axis=1)
+    f = f / np.where(m > 0, m, 1.0)[:, None, None]
+    tiles = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), np.nan, np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        tiles[pad + r * (h + pad):pad + r * (h + pad) + h,
+              pad + c * (w + pad):pad + c * (w + pad) + w] = f[i]
+    fig = go.Figure(go.Heatmap(z=tiles, colorscale=GREY, zmin=-1, zmax=1, showscale=False,
+                               hoverinfo="skip", name="pictures"))
+    r, c = np.divmod(np.arange(n), cols)
+    fig.add_trace(go.Scatter(
+        x=pad + c * (w + pad) + (w - 1) / 2.0, y=pad + r * (h + pad) + (h - 1) / 2.0,
+        mode="markers", text=list(labels)[:n], hovertemplate="%{text}<extra></extra>",
+        marker=dict(symbol="square", size=max(6.0, 0.9 * w * width_px / tiles.shape[1]),
+                    color="rgba(0,0,0,0)"), showlegend=False, name="labels"))
+    H, W = tiles.shape
+    fig.update_yaxes(range=[H - 0.5, -0.5], scaleanchor="x", visible=False, constrain="domain")
+    fig.update_xaxes(range=[-0.5, W - 0.5], visible=False, constrain="domain")
+    height = int(min(max_height, H * width_px / W + (40 if title else 0)))
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+                      plot_bgcolor="#808080", hovermode="closest")
+    return fig
+
+
+def code_bars_figure(z: np.ndarray, units: np.ndarray, kinds: Sequence[str],
+                     title: str | None = None, y_max: float | None = None,
+                     height: int = 260) -> go.Figure:
+    """The code values `z (K,)` of the listed `units (K,)` as bars, coloured by each unit's kind
+    ("part", "categorical" or "between", see KIND_COLORS)."""
+    v = np.asarray(z, dtype=float)
+    u = np.asarray(units)
+    fig = go.Figure()
+    for kind, color in KIND_COLORS.items():
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        fig.add_trace(go.Bar(x=[str(int(u[i])) for i in idx], y=v[idx], name=kind,
+                             marker_color=color,
+                             hovertemplate="unit %{x}: z = %{y:.3g}<extra>" + kind + "</extra>"))
+    fig.update_xaxes(title="unit", type="category", categoryorder="array",
+                     categoryarray=[str(int(x)) for x in u], showticklabels=u.size <= 60)
+    fig.update_yaxes(title="z", range=[0, y_max] if y_max else None)
+    fig.update_layout(title=title, height=height, margin=MARGIN, bargap=0.1,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    return fig
+
+
+def iterations_heatmap_figure(codes: np.ndarray, units: np.ndarray, t: int | None = None,
+                              title: str | None = None, height: int = 300) -> go.Figure:
+    """The code after each iteration: rows t = 1..T, columns the listed `units`;
+    codes: (T, K). Iteration `t` (1-based) is outlined."""
+    z = np.asarray(codes, dtype=float)
+    T, K = z.shape
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(int(u)) for u in units], y=np.arange(1, T + 1), colorscale="Blues", zmin=0,
+        colorbar=dict(title="z", thickness=12),
+        hovertemplate="t = %{y}, unit %{x}: z = %{z:.3g}<extra></extra>"))
+    if t is not None and 1 <= t <= T:
+        fig.add_shape(type="rect", xref="x domain", x0=0, x1=1, y0=t - 0.5, y1=t + 0.5,
+                      line=dict(color="#ff2b2b", width=2))
+    fig.update_xaxes(title="unit", type="category", showticklabels=K <= 60)
+    fig.update_yaxes(title="iteration t", autorange="reversed", dtick=1 if T <= 20 else None)
+    fig.update_layout(title=title, height=height, margin=MARGIN)
+    return fig
+
+
+def confusion_figure(counts: np.ndarray, labels: Sequence[str] | None = None,
+                     title: str | None = None, height: int = 420) -> go.Figure:
+    """A confusion matrix `(n, n)` (row = true class, column = predicted) as a heatmap with the
+    counts written in; the colour is the share of each true class, so rows compare."""
+    c = np.asarray(counts, dtype=float)
+    names = list(labels) if labels is not None else [str(k) for k in range(c.shape[0])]
+    share = c / np.maximum(c.sum(axis=1, keepdims=True), 1.0)
+    fig = go.Figure(go.Heatmap(
+        z=share, x=names, y=names, text=c.astype(int), texttemplate="%{text}",
+        colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share of row", thickness=12),
+        hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.1%})<extra></extra>"))
+    fig.update_xaxes(title="predicted class", type="category", side="bottom")
+    fig.update_yaxes(title="true class", type="category", autorange="reversed",
+                     scaleanchor="x", constrain="domain")
+    fig.update_layout(title=title, height=height, margin=MARGIN)
+    return fig
+
+
+def code_error_figure(curves: Mapping[str, np.ndarray], title: str | None = None,
+                      y_label: str = "relative code error ‖zᵗ − z*‖² / ‖z*‖²",
+                      height: int = 380) -> go.Figure:
+    """Code error against iterations t = 1, 2, … for each method `{name: errors (n,)}`, log y;
+    a short curve (an unrolled encoder's T steps) is drawn with markers."""
+    fig = go.Figure()
+    for name, errors in curves.items():
+        e = np.asarray(errors, dtype=float)
+        fig.add_trace(go.Scatter(
+            x=np.arange(1, e.size + 1), y=np.where(e > 0, e, np.nan), name=name,
+            mode="lines+markers" if e.size <= 20 else "lines",
+            line=dict(width=3 if e.size <= 20 else 1.5),
+            hovertemplate=name + ", t = %{x}: %{y:.3g}<extra></extra>"))
+    fig.update_xaxes(title="iterations t")
+    fig.update_yaxes(title=y_label, type="log")
+    fig.update_layout(title=title, height=height, margin=MARGIN,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    return fig
