@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,20 @@ def random_field_density(shape: tuple[int, int], spacing: float, n: int = 10, se
     vals = np.asarray(out, dtype=float)
     vals = vals[np.isfinite(vals)]
     return (float(vals.mean()), float(vals.std())) if vals.size else (math.nan, math.nan)
+
+
+def machine_load() -> str:
+    """The 1-minute load average against the cores, and a warning when other work shares them:
+    the wall times, the time target above all, then say little (several torch threads on
+    oversubscribed cores wait on each other, far slower than their share of the CPU)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return f"{cores} cores"
+    busy = (" — other work is running: wall times are not comparable with the targets"
+            if load > 0.5 * cores else "")
+    return f"load {load:.1f} on {cores} cores{busy}"
 
 
 def _mark(ok: bool) -> str:
@@ -126,7 +141,7 @@ def _f(v: float | None, nd: int) -> str:
 def run_pinwheel_bench(quick: bool = False, seeds: int = 3) -> dict[str, Any]:
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {machine_load()}")
     if quick:
         print("--quick: every run is cut short (a smoke test); the ✔/✘ marks mean something "
               "only for the full bench")

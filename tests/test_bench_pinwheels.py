@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sparse_models.bench_pinwheels import random_field_density
+from sparse_models.bench_pinwheels import machine_load, random_field_density
 
 
 def test_random_field_control_is_near_pi_on_a_large_map():
@@ -19,3 +19,7 @@ def test_random_field_control_works_on_small_maps_or_says_nan():
     assert math.isnan(m) or m >= 0
     assert math.isnan(random_field_density((1, 6), 3.0)[0])
     assert math.isnan(random_field_density((16, 16), float("nan"))[0])
+
+
+def test_machine_load_names_the_cores():
+    assert "cores" in machine_load()
