@@ -144,3 +144,79 @@ def test_orientation_map_image_draws_the_map_and_its_pinwheels():
     assert tuple(img[15, 25]) == (255, 255, 255)  # +½: white disc at row 1.5, col 2.5 cells
     assert tuple(img[25, 45]) == (17, 17, 17)  # −½: dark square at row 2.5, col 4.5 cells
     assert np.array_equal(img[35, 5], plain[35, 5])  # far from markers: untouched
+
+
+# --- DrSAE and LISTA figures ------------------------------------------------------------------
+
+
+def test_unit_scatter_has_a_point_per_unit_the_thresholds_and_the_selected_ring() -> None:
+    rng = np.random.default_rng(0)
+    angle, s, c = rng.uniform(0, 1.5, 9), rng.uniform(0, 1, 9), rng.uniform(0, 5, 9)
+    dead = np.zeros(9, bool)
+    dead[2] = True
+    fig = P.unit_scatter_figure(angle, s, c, 0.5, 0.7, selected=4, dead=dead,
+                                hover={"late onset (%)": np.arange(9.0)})
+    units, ring = fig.data
+    assert np.allclose(units.x, angle) and np.allclose(units.y, s)
+    assert np.allclose(units.marker.color, c)
+    assert list(units.customdata[:, 0]) == list(range(9))  # the click's point_index is the unit
+    assert units.marker.symbol[2] != units.marker.symbol[0]  # a dead unit is drawn apart
+    assert ring.x == (angle[4],) and ring.y == (s[4],)
+    assert [shape.x0 for shape in fig.layout.shapes] == [0.5, 0.7]
+    assert P.unit_scatter_figure(angle, s, c, 0.5, 0.7).data[1].x == ()
+
+
+def test_class_bar_highlights_one_class_and_keeps_its_range() -> None:
+    fig = P.class_bar_figure(np.array([0.1, 0.7, 0.2]), highlight=1, y_range=(0, 1))
+    (bar,) = fig.data
+    assert list(bar.x) == ["0", "1", "2"]
+    assert bar.marker.color[1] != bar.marker.color[0] == bar.marker.color[2]
+    assert tuple(fig.layout.yaxis.range) == (0, 1)
+
+
+def test_gallery_places_each_picture_scaled_with_a_label_at_its_centre() -> None:
+    images = np.stack([np.full((3, 2), 2.0), np.full((3, 2), -1.0), np.full((3, 2), np.nan)])
+    fig = P.gallery_figure(images, ["a", "b", "empty"], cols=2, pad=1)
+    heat, labels = fig.data
+    z = np.asarray(heat.z, dtype=float)
+    assert z.shape == (2 * 4 + 1, 2 * 3 + 1)
+    assert np.all(z[1:4, 1:3] == 1.0) and np.all(z[1:4, 4:6] == -1.0)
+    assert np.isnan(z[5:8, 1:3]).all()  # the NaN picture is an empty cell
+    assert list(labels.text) == ["a", "b", "empty"]
+    assert (labels.x[1], labels.y[1]) == (4.5, 2.0)
+    # fewer pictures than columns keep the columns, so one picture is as small as many
+    assert np.asarray(P.gallery_figure(images[:1], ["a"], cols=4, pad=1).data[0].z).shape[1] == 13
+
+
+def test_code_bars_colour_each_unit_by_its_kind() -> None:
+    fig = P.code_bars_figure(np.array([0.5, 0.2, 0.1]), np.array([7, 3, 9]),
+                             ["part", "categorical", "part"])
+    by_name = {t.name: t for t in fig.data}
+    assert list(by_name["part"].x) == ["7", "9"] and list(by_name["categorical"].x) == ["3"]
+    assert by_name["part"].marker.color == P.KIND_COLORS["part"]
+    assert list(fig.layout.xaxis.categoryarray) == ["7", "3", "9"]
+
+
+def test_iterations_heatmap_outlines_the_chosen_iteration() -> None:
+    codes = np.arange(12.0).reshape(3, 4)
+    fig = P.iterations_heatmap_figure(codes, np.array([1, 5, 6, 8]), t=2)
+    assert np.allclose(fig.data[0].z, codes) and list(fig.data[0].y) == [1, 2, 3]
+    (rect,) = fig.layout.shapes
+    assert (rect.y0, rect.y1) == (1.5, 2.5)
+
+
+def test_confusion_writes_counts_and_colours_row_shares() -> None:
+    counts = np.array([[8, 2], [1, 3]])
+    fig = P.confusion_figure(counts)
+    (heat,) = fig.data
+    assert np.allclose(heat.z, [[0.8, 0.2], [0.25, 0.75]])
+    assert np.array_equal(np.asarray(heat.text), counts)
+
+
+def test_code_error_curves_are_on_a_log_axis_with_markers_for_short_ones() -> None:
+    fig = P.code_error_figure({"ISTA": np.geomspace(1, 1e-3, 50), "LISTA (T = 3)":
+                               np.array([0.5, 0.1, 0.0])})
+    ista, lista = fig.data
+    assert fig.layout.yaxis.type == "log"
+    assert list(lista.x) == [1, 2, 3] and np.isnan(lista.y[2])  # a zero has no place on log y
+    assert ista.mode == "lines" and lista.mode == "lines+markers"
