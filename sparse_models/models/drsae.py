@@ -197,36 +197,6 @@ class DrSAE(PatchModel):
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return self._head(x, y, self.encode(x))
 
-    def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """The loss terms with their gradients, the recurrence backpropagated by hand (tested
-        against autograd through `loss`): autograd's graph of 2T small ops costs more than the
-        matrix products at small batches. With g = ∂L/∂zᵗ and p = g ⊙ [zᵗ > 0]:
-            ∂L/∂S = Σₜ₌₂ᵀ pᵗᵀ zᵗ⁻¹,   ∂L/∂zᵗ⁻¹ = pᵗ S,   ∂L/∂E = (Σₜ pᵗ)ᵀ x,   ∂L/∂b = −Σ pᵗ
-        The head (decoder, L1, classifier on z/‖z‖) goes through autograd from zᵀ."""
-        with torch.no_grad():
-            its = self.iterates(x)  # (T, B, N)
-        zT = its[-1].clone().requires_grad_(True)
-        terms = self._head(x, y, zT)
-        terms["loss"].backward()
-        with torch.no_grad():
-            g = zT.grad
-            T = its.shape[0]
-            ps = []
-            for t in range(T - 1, -1, -1):
-                p = g * (its[t] > 0)
-                ps.append(p)
-                if t > 0:
-                    g = p @ self.S
-            ps.reverse()  # pᵗ for t = 1..T
-            drive_grad = torch.stack(ps).sum(0)  # (B, N)
-            _accumulate(self.E, drive_grad.T @ x)
-            _accumulate(self.b, -drive_grad.sum(0))
-            if T > 1:
-                P = torch.cat(ps[1:])  # (B(T−1), N)
-                Z = its[:-1].reshape(-1, its.shape[-1])  # zᵗ⁻¹ for t = 2..T
-                _accumulate(self.S, P.T @ Z)
-        return terms
-
     def _head(self, x: torch.Tensor, y: torch.Tensor | None,
               z: torch.Tensor) -> dict[str, torch.Tensor]:
         """The loss terms of a code z: (B, N) (the decoder, L1 and classifier part of `loss`)."""
@@ -300,6 +270,3 @@ def _clip_norms(w: torch.Tensor, bound: float, dim: int) -> None:
     norms = w.norm(dim=dim, keepdim=True)
     w.mul_(torch.clamp(bound / norms.clamp_min(1e-12), max=1.0))
 
-
-def _accumulate(p: torch.Tensor, grad: torch.Tensor) -> None:
-    p.grad = grad if p.grad is None else p.grad + grad

@@ -186,26 +186,3 @@ def test_a_tiny_run_trains_through_the_pipeline_on_the_digits(runs_dir):
     assert report["part_units"] + report["categorical_units"] <= 16
     assert report["mean_l0"] is not None
 
-
-@pytest.mark.parametrize("T,pre", [(1, False), (4, False), (4, True)])
-def test_hand_written_gradients_are_autograd_through_the_loss(T, pre):
-    from sparse_models.models.base import SparseModel
-
-    m = build_model("drsae", {**TINY, "n_iter": T, "pretrain_steps": 5 if pre else 0}).double()
-    with torch.no_grad():  # away from the ISTA start: a general S, E and classifier
-        g = torch.Generator().manual_seed(5)
-        for p in m.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=g, dtype=torch.float64))
-    x, y = _unit_rows(32, 64).double(), torch.randint(0, 10, (32,), generator=g)
-    m.zero_grad()
-    terms = m.gradients(x, y)
-    mine = {k: None if p.grad is None else p.grad.clone() for k, p in m.named_parameters()}
-    m.zero_grad()
-    ref = SparseModel.gradients(m, x, y)
-    for k in ref:
-        assert torch.allclose(terms[k], ref[k], rtol=1e-12), k
-    for k, p in m.named_parameters():
-        if p.grad is None:  # S with T = 1: unused
-            assert mine[k] is None and T == 1 and k == "S", k
-        else:
-            assert torch.allclose(mine[k], p.grad, rtol=1e-9, atol=1e-12), k
