@@ -139,3 +139,15 @@ def test_the_cli_refuses_a_bad_teacher_in_one_line(runs_dir, capsys):
     assert "no run folder at" in capsys.readouterr().err
     assert main(["train", "lista", "--set", "model.n_iter=0", "--show"]) == 2
     assert "at least one iteration" in capsys.readouterr().err
+
+
+def test_a_tuned_threshold_is_never_worse_than_the_plain_one():
+    from sparse_models.models.lista import tuned_threshold_errors
+
+    m = build_model("lista", TINY)
+    x = _digits(40)
+    plain = code_error_curves(x, m.D.detach(), 0.05, n_iter=10)
+    tuned = tuned_threshold_errors(x, m.D.detach(), 0.05, n_iter=10, scales=(0.5, 1.0, 2.0))
+    for k in ("ista", "fista"):
+        assert tuned[k].shape == (10,) and (tuned[k] <= plain[k] * (1 + 1e-6)).all(), k
+        assert set(tuned[f"{k}_scale"]) <= {0.5, 1.0, 2.0}
