@@ -186,10 +186,13 @@ def prepare_upload(data: bytes, name: str, shape: tuple[int, int],
             grey = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
     except UploadError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
-            Image.DecompressionBombError) as exc:
-        raise UploadError(f"{name} is not an image that can be read (a PNG or JPG of one "
-                          f"digit is needed): {type(exc).__name__}.") from None
+    except Image.DecompressionBombError:
+        raise UploadError(f"{name} is too large a picture; upload a smaller picture of one "
+                          f"digit.") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise UploadError(f"{name} is not a picture that can be read: its contents are not "
+                          f"PNG or JPG image data, or are damaged. Upload a PNG or JPG of one "
+                          f"digit.") from None
     if grey.max() - grey.min() < 0.05:
         raise UploadError(f"{name} is one flat colour: there is no digit on it.")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])

@@ -52,19 +52,22 @@ def numbers_ui(v: dict, part: np.ndarray, cat: np.ndarray, dead: np.ndarray, T: 
     c[0].metric("Test error", f"{100 * v['error']:.2f} %" if v["error"] is not None else "—",
                 help=f"Misclassified {v['split']} inputs, all {v['n_eval']} of them (paper, "
                      f"full MNIST: 1.08 % with 400 units, T = 11).")
-    c[1].metric("Part-units", int(part.sum()), help="Angle between Eᵢ and Dᵢ below the part "
-                "threshold: they act as in ISTA; their decoders are pen strokes.")
-    c[2].metric("Categorical units", int(cat.sum()),
-                help="Angle above the categorical threshold: strong recurrent input and "
+    c[1].metric("Part-units", int((part & ~dead).sum()), help="Units that fire with the "
+                "angle between Eᵢ and Dᵢ below the part threshold: they act as in ISTA; their "
+                "decoders are pen strokes.")
+    c[2].metric("Categorical units", int((cat & ~dead).sum()),
+                help="Units that fire with the angle above the categorical threshold: strong "
+                     "recurrent input and "
                      "classifier weights; their decoders are whole-digit prototypes.")
     c[3].metric("Active units per input", fmt(v["l0"]),
                 help=f"Mean over the first {v['unit_samples']} {v['split']} inputs, at t = T.")
     c[4].metric("Iterations T", T)
     if dead.any():
         st.caption(f"{int(dead.sum())} of {dead.size} units never fire on the first "
-                   f"{v['unit_samples']} {v['split']} inputs ({int((dead & part).sum())} of "
-                   f"the part-units, {int((dead & cat).sum())} of the categorical ones): they "
-                   f"are crosses in the scatter and left out of the galleries.")
+                   f"{v['unit_samples']} {v['split']} inputs: no gradient reaches them, so "
+                   f"they keep their initial E ∥ D (angle near 0, as a part-unit's). They are "
+                   f"not counted in either kind, are crosses in the scatter and are left out "
+                   f"of the galleries.")
 
 
 def thresholds_ui(cfg) -> tuple[float, float]:
@@ -79,7 +82,9 @@ def thresholds_ui(cfg) -> tuple[float, float]:
 
 
 def unit_detail_ui(v: dict, unit: int, kinds: list[str]) -> None:
-    st.markdown(f"**Unit {unit}** · {kinds[unit]} unit · angle {v['angle'][unit]:.2f} rad")
+    kind = (f"{kinds[unit]} unit" if v["activity"][unit] > 0
+            else f"never fires (by its angle, {kinds[unit]})")
+    st.markdown(f"**Unit {unit}** · {kind} · angle {v['angle'][unit]:.2f} rad")
     c1, c2 = st.columns(2)
     c1.plotly_chart(filter_figure(v["E"][unit], title="encoder row Eᵢ", height=220),
                     key="drsae_unit_E")
@@ -124,7 +129,11 @@ def galleries_ui(v: dict, part: np.ndarray, cat: np.ndarray, dead: np.ndarray) -
         st.markdown(f"**Part-units** ({idx.size} that fire)")
         idx = idx[np.argsort(-v["activity"][idx], kind="stable")][:GALLERY_MAX]
         if idx.size == 0:
-            st.caption("No part-unit that fires, at this threshold.")
+            live = v["activity"] > 0
+            closest = f"{v['angle'][live].min():.2f} rad" if live.any() else "none fires"
+            st.caption(f"No part-unit that fires, at this threshold: of the units that fire, "
+                       f"the smallest angle between Eᵢ and Dᵢ is {closest}. Raise the part "
+                       f"threshold above it to see the most ISTA-like units.")
         else:
             st.plotly_chart(gallery_figure(v["D"][idx], [f"unit {i}: active on "
                                                          f"{100 * v['activity'][i]:.1f} %"

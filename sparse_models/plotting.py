@@ -665,7 +665,7 @@ def code_error_figure(curves: Mapping[str, np.ndarray], title: str | None = None
             line=dict(width=3 if e.size <= 20 else 1.5),
             hovertemplate=name + ", t = %{x}: %{y:.3g}<extra></extra>"))
     fig.update_xaxes(title="iterations t")
-    fig.update_yaxes(title=y_label, type="log")
+    fig.update_yaxes(title=y_label, type="log", dtick=1, exponentformat="power")
     fig.update_layout(title=title, height=height, margin=MARGIN,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return fig

@@ -204,3 +204,17 @@ def test_every_model_renders_on_every_generic_page(contract_runs, ident, page) -
             assert not at.get("plotly_chart")
             return
     assert drawn > 0, f"{page} drew nothing for {ident} and said: {_says_why(at)!r}"
+
+
+@pytest.mark.parametrize("ident", IDS)
+def test_every_model_opens_on_the_drsae_page(contract_runs, ident) -> None:
+    """The DrSAE page draws a DrSAE (and a LISTA run's code-error view) and says in words why
+    any other model's run has nothing to show there."""
+    at = _view("../pages/drsae.py", ident)
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    if load_run(contract_runs[ident]).config.model in ("drsae", "lista"):
+        assert at.get("plotly_chart"), f"the DrSAE page drew nothing for {ident}"
+    else:
+        assert "not a DrSAE" in _says_why(at)
+        assert not at.get("plotly_chart")

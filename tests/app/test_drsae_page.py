@@ -136,7 +136,7 @@ def test_an_upload_that_is_not_a_digit_picture_is_refused_in_words(runs):
     at.file_uploader(key="drsae_upload").set_value(
         ("digit.png", b"this is not a picture", "image/png")).run()
     assert not at.exception, [e.message for e in at.exception]
-    assert "is not an image that can be read" in _texts(at, "error")
+    assert "is not a picture that can be read" in _texts(at, "error")
     at.file_uploader(key="drsae_upload").set_value(
         ("blank.png", _png(np.full((30, 30), 255)), "image/png")).run()
     assert "one flat colour" in _texts(at, "error")
