@@ -142,3 +142,12 @@ def test_the_cli_says_which_mnist_it_trains_on(runs_dir, capsys):
     assert "MNIST: the bundled 5,000-image subset" in err
     status = json.loads((runs_dir / "m" / "status.json").read_text())
     assert "bundled 5,000-image subset" in status["data_notice"]
+
+
+def test_the_config_round_trips_through_a_run_data_section():
+    from sparse_models.data import data_config, data_config_dict
+
+    cfg = MnistConfig(version="subset", n_train=500)
+    assert data_config(data_config_dict(cfg)) == cfg
+    assert cfg.input_shape == (1, 28, 28) and cfg.n_samples == 500
+    assert MnistConfig(version="full").n_samples == 60000
