@@ -273,12 +273,14 @@ def teacher_ref(ref: RunRef) -> RunRef | None:
 
 
 @st.cache_data(max_entries=16, show_spinner="Running ISTA and FISTA to convergence…")
-def code_error(path: str, stamp: float, n_iter: int) -> dict[str, Any]:
+def code_error(path: str, stamp: float, n_iter: int, tuned: bool = False) -> dict[str, Any]:
     """Relative code error against iterations on the first CURVE_SAMPLES held-out inputs of
     the run's data: ISTA and FISTA on the run's dictionary (a DrSAE's decoder D with its λ and
     non-negative codes, or a LISTA run's teacher dictionary with its λ and sign), and the LISTA
-    model's own T steps for a LISTA run. Keys: ista, fista, (lista), lam, positive, T, samples."""
-    from sparse_models.models.lista import code_error_curves
+    model's own T steps for a LISTA run; with `tuned`, FISTA with its threshold tuned per
+    iteration count too (`tuned_threshold_errors`, tuned on the same inputs: the baseline at its
+    best). Keys: ista, fista, (fista_tuned), (lista), lam, positive, T, samples."""
+    from sparse_models.models.lista import code_error_curves, tuned_threshold_errors
 
     run = _run(path, stamp)
     model = run.model
@@ -291,6 +293,10 @@ def code_error(path: str, stamp: float, n_iter: int) -> dict[str, Any]:
         D, lam, positive, lista = model.D.detach().T, float(cfg.lam), True, None
     curves = code_error_curves(x, D, lam, positive, n_iter=int(n_iter), lista=lista,
                                target_iter=3000, target_tol=1e-7)
+    if tuned:
+        t = tuned_threshold_errors(x, D, lam, positive, n_iter=int(n_iter), target_iter=3000,
+                                   target_tol=1e-7)
+        curves["fista_tuned"] = t["fista"]
     return {**{k: np.asarray(v) for k, v in curves.items()}, "lam": lam, "positive": positive,
             "T": int(cfg.n_iter) if lista is not None else None, "samples": int(x.shape[0])}
 

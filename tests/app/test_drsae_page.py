@@ -184,6 +184,11 @@ def test_a_lista_run_shows_code_error_against_iterations(runs):
     assert names == ["ISTA", "FISTA", "LISTA (T = 2)"]
     assert curves["layout"]["yaxis"]["type"] == "log"
     assert "the dictionary of tiny-drsae" in _texts(at, "caption").replace("\\", "")
+    at.toggle(key="drsae_curve_tuned").set_value(True).run()
+    _clean(at)
+    assert [t["name"] for t in _chart(at, "Code error on")["data"]] == [
+        "ISTA", "FISTA", "FISTA, tuned threshold", "LISTA (T = 2)"]
+    assert "FISTA with a tuned threshold" in _texts(at, "caption")
     # and the DrSAE's own page finds the LISTA run trained on its dictionary
     at = open_app(PAGE, run="tiny-drsae")
     assert at.selectbox(key="drsae_lista").value == "tiny-lista"
