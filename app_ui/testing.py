@@ -48,6 +48,7 @@ PAGES = [
     ("sparsity", "Sparsity"),
     ("compare", "Compare"),
     ("tree", "Tree"),
+    ("drsae", "DrSAE"),
 ]
 
 

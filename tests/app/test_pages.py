@@ -31,6 +31,7 @@ PAGES = {  # page file (relative to the main script) -> text a user sees on it w
     "../pages/sparsity.py": "Sparsity",
     "../pages/compare.py": "Compare",
     "../pages/tree.py": "Tree",
+    "../pages/drsae.py": "DrSAE",
 }
 
 
