@@ -311,7 +311,8 @@ def analyze_model(
             xb = xt[s:s + batch_size].to(device)
             zb = model.encode(xb)
             codes.append(zb.reshape(zb.shape[0], -1).cpu())
-            recon.append(model.decode(zb).reshape(zb.shape[0], -1).cpu())
+            # by input rows: a conv model's code rows are (image, position) pairs
+            recon.append(model.decode(zb).reshape(xb.shape[0], -1).cpu())
         kind = model.default_filter_kind()
         filters = model.filters(kind)
         pools = model.pools()

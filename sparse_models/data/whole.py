@@ -73,6 +73,15 @@ class ImagesConfig:
         "olshausen", label="Whitening",
         help="olshausen: 1/f whitening of each whole image with a low-pass (Olshausen & Field); "
              "none: only mean removal and scaling.")
+    contrast: Literal["none", "lcn"] = setting(
+        "none", label="Local contrast normalisation",
+        help="lcn: each whole image (after whitening, if any) has its local mean removed and is "
+             "divided by its local standard deviation (Gaussian window of width lcn_sigma; "
+             "Jarrett et al. 2009, as Kavukcuoglu et al. 2010 train on); none: off.")
+    lcn_sigma: float = setting(2.0, label="LCN window σ (px)", min=0.5, max=32.0,
+                               when={"contrast": "lcn"},
+                               help="Width of the Gaussian window of local contrast "
+                                    "normalisation, in pixels of the downscaled image.")
     downscale: int = setting(2, label="Downscale factor", min=1, max=8,
                              help="Integer factor the images are shrunk by before whitening.")
     augment: bool = setting(True, label="Random flips and 90° rotations",
@@ -82,6 +91,8 @@ class ImagesConfig:
                         help="Which crops are drawn (and how they are turned).")
 
     def __post_init__(self) -> None:
+        check(self.contrast in ("none", "lcn"),
+              f"data.contrast must be none or lcn, got {self.contrast!r}")
         check(self.whitening in ("olshausen", "none"),
               f"data.whitening must be olshausen or none for whole images; got {self.whitening!r}")
         check_image_names(self.images)
@@ -190,12 +201,26 @@ def source_images(cfg: ImagesConfig) -> tuple[tuple[np.ndarray, ...], list[str],
     return images, labels, where
 
 
+def local_contrast_normalise(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Local contrast normalisation of one image (H, W) (Jarrett et al., ICCV 2009):
+    v = x − G_σ∗x, then v / max(c, s) with s = sqrt(G_σ∗v²) the local standard deviation and
+    c its mean over the image (so flat regions are not blown up). float64."""
+    from scipy.ndimage import gaussian_filter
+
+    x = np.asarray(img, dtype=np.float64)
+    v = x - gaussian_filter(x, sigma, mode="reflect")
+    s = np.sqrt(gaussian_filter(v * v, sigma, mode="reflect"))
+    return v / np.maximum(s, max(float(s.mean()), 1e-12))
+
+
 def whole_image_crops(cfg: ImagesConfig) -> Dataset:
     """`cfg.n_crops` (+ `cfg.n_test` held out) crops: x `(n, crop²)` float32, mean-free per crop,
     unit average pixel variance over the set. DataError for an unknown image, an image too small
     for the crop, or too few distinct crop positions."""
     c = cfg.crop
     images, names, where = source_images(cfg)
+    if cfg.contrast == "lcn":
+        images = tuple(local_contrast_normalise(im, cfg.lcn_sigma) for im in images)
     rng = np.random.default_rng(cfg.seed)
     total = cfg.n_crops + cfg.n_test
     crops, counts = sample_patches(images, total, c, rng)
@@ -208,12 +233,12 @@ def whole_image_crops(cfg: ImagesConfig) -> Dataset:
     info = {**where, "images": list(names), "image_shapes": [list(im.shape) for im in images],
             "rotations": cfg.rotations,
             "crops_per_image": counts, "whitening": cfg.whitening, "downscale": cfg.downscale,
-            "crop": c, "border": BORDER, "augment": cfg.augment, "seed": cfg.seed,
+            "contrast": cfg.contrast, "crop": c, "border": BORDER, "augment": cfg.augment, "seed": cfg.seed,
             "scale": scale}
     ds = Dataset(x=torch.from_numpy(x.astype(np.float32)), input_shape=(1, c, c), name="images",
                  info=info)
     return ds.split_off_test(cfg.n_test)
 
 
-__all__ = ["ImagesConfig", "WholeImages", "dihedral", "inner_square", "source_images",
-           "whole_image_crops"]
+__all__ = ["ImagesConfig", "WholeImages", "dihedral", "inner_square", "local_contrast_normalise",
+           "source_images", "whole_image_crops"]

@@ -12,3 +12,4 @@ from . import sheet  # noqa: E402,F401
 from . import lateral  # noqa: E402,F401
 from . import drsae  # noqa: E402,F401
 from . import lista  # noqa: E402,F401
+from . import conv  # noqa: E402,F401
