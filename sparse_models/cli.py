@@ -9,6 +9,7 @@
     python -m sparse_models bench
     python -m sparse_models bench pinwheels
     python -m sparse_models bench tree
+    python -m sparse_models bench conv
 
 Bad input (unknown model or key, bad value, unreadable run) prints one line and exits 2.
 """
@@ -110,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure training speed, solver speed and more")
     b.add_argument("what", nargs="?", default="train",
-                   choices=["train", "pinwheels", "tree", "app", "all"],
+                   choices=["train", "pinwheels", "tree", "conv", "app", "all"],
                    help="train: the library's benchmarks; pinwheels: the sheet model's and a "
                         "large topographic map's pinwheels against their controls, and filter "
                         "localisation; tree: the lateral model's tree (path share, parent–child "
@@ -415,6 +416,10 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         if args.seeds < 1:
             raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
         run_pinwheel_bench(quick=args.quick, seeds=args.seeds)
+    if args.what in ("conv", "all"):
+        from .bench_conv import run_conv_bench
+
+        run_conv_bench(quick=args.quick)
     if args.what in ("tree", "all"):
         from .bench_tree import run_tree_bench
 

@@ -301,6 +301,8 @@ def analyze_model(
     when there is some.
     The model's train/eval mode is left untouched.
     """
+    if _is_conv_like(model):  # S code rows per image: fewer images keep the codes small
+        max_samples = min(max_samples, CONV_MAX_IMAGES)
     xt = torch.as_tensor(x)[:max_samples].float()
     xt = xt.reshape(xt.shape[0], -1)
     params = list(model.parameters())
@@ -342,7 +344,47 @@ def analyze_model(
         xs = xs.float().reshape(xs.shape[0], -1).to(device)
         with torch.no_grad():
             out.update({k: _clean(v) for k, v in drsae_summary(model, xs).items()})
+    if _is_conv_like(model):  # only such models get these keys: other reports are unchanged
+        out.update(conv_summary(model, xt.to(device)))
     return out
+
+
+CONV_MAX_IMAGES = 500  # images a conv model's report encodes (each gives S code rows)
+CONV_KEYS = (
+    "layer_explained_variance", "phase_modulation_unpooled", "phase_modulation_pooled",
+    "phase_invariance_ratio", "translation_modulation_unpooled",
+    "translation_modulation_pooled", "translation_invariance_ratio",
+    "rotation_modulation_unpooled", "rotation_modulation_pooled", "rotation_invariance_ratio",
+)
+
+
+def conv_summary(model: Any, x: torch.Tensor, max_shift: int = 2) -> dict[str, Any]:
+    """A conv model's invariance (`analysis.invariance`: modulation of its unpooled and pooled
+    units over its best grating's phase, small translations of the images x: (n, H·W), and
+    small rotations; pooled/unpooled ratios) and `layer_explained_variance`, the explained
+    variance of its own input (the image, or a stacked model's pooled maps). Translation is
+    None, with `why_no_translation`, when the images are too small for the shifted windows."""
+    from .invariance import conv_invariance, conv_responders, invariance_summary
+
+    h, w = model.config.input_shape
+    size = conv_responders(model)[2]
+    images = x[:200].reshape(-1, h, w).cpu().numpy()
+    fits = min(h, w) >= size + 2 * max_shift
+    with torch.no_grad():
+        sweeps = conv_invariance(model, images if fits else None, max_shift)
+        ev = model.evaluate(x[:200])["explained_variance"]
+    out = {"layer_explained_variance": ev, **invariance_summary(sweeps)}
+    out["why_no_translation"] = None if fits else (
+        f"its {h}×{w} images are smaller than a centre pool's {size}×{size} field shifted by "
+        f"{max_shift} px each way")
+    return {k: _clean(v) for k, v in out.items()}
+
+
+def _is_conv_like(model: Any) -> bool:
+    """A convolutional model with L2 pooling: `feature_maps`, `pooled_maps` and a config with
+    kernel and pool sizes."""
+    return all(hasattr(model, a) for a in ("feature_maps", "pooled_maps")) and all(
+        hasattr(getattr(model, "config", None), a) for a in ("kernel", "pool_size"))
 
 
 def _is_drsae_like(model: Any) -> bool:

@@ -347,7 +347,7 @@ class ConvAutoencoder(SparseModel):
         c = config
         what = f"{c.maps} maps {c.kernel}×{c.kernel}, pools {c.pool_maps} maps × " \
                f"{c.pool_size}×{c.pool_size}/{c.pool_stride}, λ={c.lam:g}"
-        return f"layer 2 on {c.layer1_arch[0]} layer-1 maps, {what}" if c.stacked else what
+        return f"on {c.layer1_arch[0]} layer-1 maps: {what}" if c.stacked else what
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": [self.W], "lr": lr, "weight_decay": self.config.encoder_decay},
