@@ -96,12 +96,21 @@ def test_norm_constraints_hold_after_every_step():
 
 @pytest.mark.parametrize("T,scale", [(11, True), (2, True), (1, True), (5, False)])
 def test_learning_rates_are_divided_by_how_often_each_matrix_repeats(T, scale):
-    m = build_model("drsae", {**TINY, "n_iter": T, "scale_lr": scale, "classifier_lr": 0.2})
-    opt = make_optimizer(m, TrainConfig(lr=0.01))
+    m = build_model("drsae", {**TINY, "n_iter": T, "scale_lr": scale, "classifier_lr": 0.2,
+                              "bias_lr": 0.5, "finetune_lr": 0.1, "pretrain_steps": 1})
+    opt = make_optimizer(m, TrainConfig(lr=0.01, optimizer="sgd"))
     rates = {g["name"]: g["lr"] for g in opt.param_groups}
     E_rep, S_rep = (T, max(T - 1, 1)) if scale else (1, 1)
-    assert rates == pytest.approx({"E": 0.01 / E_rep, "b": 0.01 / E_rep, "S": 0.01 / S_rep,
-                                   "D": 0.01, "C": 0.002, "c": 0.002})
+    pre = {"E": 0.01 / E_rep, "b": 0.005 / E_rep, "S": 0.01 / S_rep, "D": 0.01, "C": 0.002,
+           "c": 0.002}
+    assert rates == pytest.approx(pre)
+    assert all(g["momentum"] == m.config.momentum for g in opt.param_groups)
+    # after pre-training E, S, b and D learn at finetune_lr × those rates; C keeps its own
+    x, y = _unit_rows(8, 64), torch.randint(0, 10, (8,))
+    m.train_step(x, y, opt)
+    m.train_step(x, y, opt)
+    rates = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert rates == pytest.approx({k: v * (1.0 if k in "Cc" else 0.1) for k, v in pre.items()})
     owned = [p for g in opt.param_groups for p in g["params"]]
     assert len(owned) == len(list(m.parameters()))  # every parameter, once
 
