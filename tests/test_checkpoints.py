@@ -21,7 +21,30 @@ SHIPPED = sorted(p for p in Path(SHIPPED_DIR).iterdir() if (p / "config.json").e
 
 def test_there_are_shipped_runs():
     names = {p.name for p in SHIPPED}
-    assert {"topographic-5x5", "topographic-3x3", "sparse-coding-l1"} <= names
+    assert {"topographic-5x5", "topographic-3x3", "sparse-coding-l1", "drsae-mnist",
+            "lista-mnist", "sparse-coding-mnist"} <= names
+
+
+def test_shipped_drsae_run_classifies_and_has_both_kinds_of_unit():
+    """Issue #12 on the run the DrSAE page opens with: test error on the bundled split, and
+    part-units beside categorical ones (the paper's angle thresholds, live units only)."""
+    run = load_run(Path(SHIPPED_DIR) / "drsae-mnist")
+    (result,) = run.read_analysis()["entries"].values()
+    assert result["test_error"] <= 0.05
+    assert result["part_units"] >= 10 and result["categorical_units"] >= 10
+    # categorical units lean on the classifier, as in the paper
+    assert result["categorical_mean_c_norm"] > 2 * result["part_mean_c_norm"]
+
+
+def test_shipped_lista_run_encodes_for_the_shipped_teacher():
+    import torch
+
+    from sparse_models.models.lista import find_teacher, teacher_dictionary
+
+    run = load_run(Path(SHIPPED_DIR) / "lista-mnist")
+    path = find_teacher(run.config.model_config.teacher)
+    assert path is not None and path.resolve() == (Path(SHIPPED_DIR) / "sparse-coding-mnist").resolve()
+    assert torch.equal(run.model.D.detach(), teacher_dictionary(path)[0])
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
