@@ -116,3 +116,22 @@ def test_a_folder_of_images_is_used_or_refused_in_words(tmp_path):
 
     with pytest.raises(DataError, match="no PNG|does not exist|not a folder|no images"):
         check_data(DataConfig("images", folder=str(tmp_path / "missing"), crop=24, n_crops=64))
+
+
+def test_local_contrast_normalisation_removes_the_local_mean_and_evens_out_contrast():
+    from sparse_models.data.whole import local_contrast_normalise
+
+    rng = np.random.default_rng(0)
+    img = rng.standard_normal((64, 64))
+    img[:, 32:] *= 10.0  # a low- and a high-contrast half
+    img += np.linspace(0, 50, 64)[None, :]  # and a ramp of brightness
+    out = local_contrast_normalise(img, 2.0)
+    assert abs(out[8:56, 8:24].mean()) < 0.1 and abs(out[8:56, 40:56].mean()) < 0.1
+    left, right = out[8:56, 8:24].std(), out[8:56, 40:56].std()
+    assert 0.8 < right < 1.2  # divided by its own local standard deviation
+    # the quiet half is divided by the image's mean local s.d. instead (not blown up to 1)
+    assert left < 0.5 * right
+    ds = load_dataset(DataConfig("images", **SMALL, contrast="lcn", whitening="none"))
+    assert ds.info["contrast"] == "lcn" and ds.x.shape == (200, 576)
+    with pytest.raises(ConfigError, match="contrast"):
+        DataConfig("images", **SMALL, contrast="global")
