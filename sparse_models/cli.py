@@ -9,6 +9,7 @@
     python -m sparse_models bench
     python -m sparse_models bench pinwheels
     python -m sparse_models bench tree
+    python -m sparse_models bench drsae
     python -m sparse_models bench conv
 
 Bad input (unknown model or key, bad value, unreadable run) prints one line and exits 2.
@@ -111,11 +112,13 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure training speed, solver speed and more")
     b.add_argument("what", nargs="?", default="train",
-                   choices=["train", "pinwheels", "tree", "conv", "app", "all"],
+                   choices=["train", "pinwheels", "tree", "conv", "drsae", "app", "all"],
                    help="train: the library's benchmarks; pinwheels: the sheet model's and a "
                         "large topographic map's pinwheels against their controls, and filter "
                         "localisation; tree: the lateral model's tree (path share, parent–child "
-                        "similarity) against the same model at S = 0; app: the web app (real "
+                        "similarity) against the same model at S = 0; drsae: DrSAE's test error "
+                        "on the bundled MNIST split against an MLP and T = 2, time per epoch, "
+                        "LISTA against tuned ISTA/FISTA; app: the web app (real "
                         "server+browser, app_ui/bench.py; run from the repository root)")
     b.add_argument("--seeds", type=int, default=3, help="pinwheels: seeds of the sheet model")
     b.add_argument("--quick", action="store_true", help="smaller problems, for a smoke test")
@@ -424,6 +427,10 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         from .bench_tree import run_tree_bench
 
         run_tree_bench(quick=args.quick)
+    if args.what in ("drsae", "all"):
+        from .bench_drsae import run_drsae_bench
+
+        run_drsae_bench(quick=args.quick)
     if args.what in ("app", "all"):
         # The app's benchmark belongs to the app (app_ui/bench.py, beside this package), not to
         # the library, which never imports streamlit: it is imported only when asked for.
