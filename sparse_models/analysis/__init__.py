@@ -5,6 +5,7 @@ the `SparseModel` interface. Map measures follow Kaschube et al. (Science 2010) 
 Wolf & Geisel (Nature 1998).
 """
 
+from .invariance import conv_invariance, invariance_summary, phase_invariance
 from .localisation import envelope_width, localisation_summary
 from .orientation import orientation_map, preferred_orientation
 from .pinwheels import (
@@ -32,7 +33,8 @@ from .sparsity import (
 )
 
 __all__ = [
-    "activation_histogram", "envelope_width", "localisation_summary", "active_count", "analyze_model", "column_spacing", "dead_units",
+    "activation_histogram", "conv_invariance", "envelope_width", "invariance_summary",
+    "phase_invariance", "localisation_summary", "active_count", "analyze_model", "column_spacing", "dead_units",
     "explained_variance", "find_pinwheels", "firing_frequency", "group_norms", "live_fraction",
     "mean_selectivity", "neighbour_orientation_diff_deg", "orientation_map", "pinwheel_density",
     "power_spectrum", "preferred_orientation", "shuffled_density", "sparsity_summary",

@@ -301,6 +301,12 @@ class ConvAutoencoder(SparseModel):
         z = self.feature_maps(x)
         return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
 
+    @property
+    def rows_per_sample(self) -> int:
+        """Code rows `encode` gives per image: one per position of the code maps."""
+        hz, wz = self.code_side()
+        return hz * wz
+
     def code_side(self) -> tuple[int, int]:
         """(rows, cols) of positions of this layer's code maps for the config's images."""
         h, w = self.config.input_side

@@ -104,3 +104,19 @@ def test_a_conv_models_sweeps_and_summary():
     # a ReLU map at one position is a simple cell: its response falls to zero over phase
     assert s["phase_modulation_unpooled"] > 0.9
     assert invariance_summary({})["translation_invariance_ratio"] is None
+
+
+def test_top_patches_find_a_planted_copy_of_a_filter():
+    from sparse_models.analysis.conv_features import top_patches, unit_field
+
+    m = build_model("conv", {"input_shape": [20, 20], "maps": 1, "kernel": 5, "pool_size": 3})
+    rng = np.random.default_rng(1)
+    pattern = rng.standard_normal((5, 5)).astype(np.float32)
+    with torch.no_grad():
+        m.W.copy_(torch.from_numpy(pattern).view(1, 1, 5, 5))
+    imgs = 0.1 * rng.standard_normal((6, 20, 20)).astype(np.float32)
+    imgs[4, 7:12, 3:8] += 3 * pattern  # the best match: image 4, rows 7–11, columns 3–7
+    patches, values = top_patches(m, imgs, n=3)
+    assert unit_field(m) == (5, 1, 4)
+    assert patches.shape == (1, 3, 5, 5) and values.shape == (1, 3) and values[0, 0] >= values[0, 1]
+    np.testing.assert_allclose(patches[0, 0], imgs[4, 7:12, 3:8], atol=1e-6)
