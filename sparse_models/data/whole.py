@@ -7,6 +7,10 @@ so a model with a sheet of local receptive fields sees whole scenes rather than 
 
 With `folder`, the crops come from the PNG/JPEG files of a folder of the user's instead.
 
+With `contrast="lcn"`, each whole image is then locally contrast-normalised (local mean
+removed, divided by the local standard deviation; Jarrett et al. 2009), as Kavukcuoglu et al.
+(NIPS 2010) train their convolutional models; usually with `whitening="none"`.
+
 Per crop: an optional random symmetry of the square (below), mean removal; then the whole set
 is scaled to unit average pixel variance. Rows are flattened crops `(n, crop²)`. With
 `n_test`, the last `n_test` crops (drawn with the training ones) are held out.
