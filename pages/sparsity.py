@@ -241,6 +241,10 @@ fewer = "" if n == ACTIVITY_SAMPLES else f"; {ref.name} has only {n}, all used"
 st.caption(f"One rule for every run: {ACTIVITY_RULE}{fewer} (for {ref.name}: |z| > {t:.2g}). "
            f"Everything on this page is measured on those patches, as the run's analysis and "
            f"the comparison below measure it.")
+if (per := run.model.rows_per_sample) != 1:
+    st.info(f"{ref.name} is convolutional: each of its code rows is one position of an image's "
+            f"code maps ({per} per image), so “patch” on this page means such a position and a "
+            f"unit is one feature map.")
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Active units per patch", units_text(s["mean_l0"], K),
           help="Population sparsity: the mean L0 of a code, all-zero codes included.")
@@ -284,7 +288,7 @@ with right:
                                l0_label(lb))
         st.plotly_chart(percent_axis(fig, "% of patches"), key="sparsity_l0")
         why = ""
-        if zero:
+        if zero and run.model.rows_per_sample == 1:  # else a code row is not an input row
             norms = run.dataset().x[:n].reshape(n, -1).float().norm(dim=1).numpy()
             why = (f" Their patches have a median norm ‖x‖ of {np.median(norms[l0 == 0]):.2g}, "
                    f"the others {np.median(norms[l0 > 0]):.2g}.")

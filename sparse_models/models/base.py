@@ -249,6 +249,12 @@ class SparseModel(nn.Module):
         return self.pools() is not None
 
     @property
+    def rows_per_sample(self) -> int:
+        """Code rows `encode` gives per input: 1, or e.g. one per position of a convolutional
+        model's code maps (its rows are then positions, not inputs)."""
+        return 1
+
+    @property
     def map_order(self) -> str | None:
         """In words, for the pages: what orders the units on their map when the model has no
         pools (e.g. lateral inhibition); None where pools do, or nothing does."""
