@@ -29,6 +29,8 @@ PAGES = [
     st.Page("../pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page("../pages/tree.py", title="Tree", icon=":material/account_tree:", url_path="tree"),
     st.Page("../pages/drsae.py", title="DrSAE", icon=":material/neurology:", url_path="drsae"),
+    st.Page("../pages/conv.py", title="Convolutional", icon=":material/filter_center_focus:",
+            url_path="conv"),
 ]
 
 page = st.navigation(PAGES)

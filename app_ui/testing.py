@@ -49,6 +49,7 @@ PAGES = [
     ("compare", "Compare"),
     ("tree", "Tree"),
     ("drsae", "DrSAE"),
+    ("conv", "Convolutional"),
 ]
 
 

@@ -669,3 +669,85 @@ def code_error_figure(curves: Mapping[str, np.ndarray], title: str | None = None
     fig.update_layout(title=title, height=height, margin=MARGIN,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
     return fig
+
+
+# --- convolutional models -----------------------------------------------------------------
+
+POOLED_COLOR = "#ff7f0e"
+UNPOOLED_COLOR = "#1f77b4"
+
+
+def maps_figure(maps: np.ndarray, labels: Sequence[str], cols: int, pad: int = 2,
+                title: str | None = None, width_px: int = 440,
+                max_height: int = 1200) -> go.Figure:
+    """Non-negative maps `(N, h, w)` (e.g. a conv model's feature maps of one image) in rows of
+    `cols`, each from 0 (dark) to its own largest value (bright), so a weak map's pattern shows
+    as well as a strong one's; an all-zero map stays dark. Hovering a map shows its label
+    (an invisible marker at each centre, trace 1)."""
+    f = np.maximum(np.asarray(maps, dtype=np.float32), 0.0)
+    n, h, w = f.shape
+    cols = max(1, int(cols))
+    rows = max(1, math.ceil(n / cols))
+    m = f.reshape(n, -1).max(axis=1)
+    f = f / np.where(m > 0, m, 1.0)[:, None, None]
+    tiles = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), np.nan, np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        tiles[pad + r * (h + pad):pad + r * (h + pad) + h,
+              pad + c * (w + pad):pad + c * (w + pad) + w] = f[i]
+    fig = go.Figure(go.Heatmap(z=tiles, colorscale="Viridis", zmin=0, zmax=1, showscale=False,
+                               hoverinfo="skip", name="maps"))
+    r, c = np.divmod(np.arange(n), cols)
+    fig.add_trace(go.Scatter(
+        x=pad + c * (w + pad) + (w - 1) / 2.0, y=pad + r * (h + pad) + (h - 1) / 2.0,
+        mode="markers", text=list(labels)[:n], hovertemplate="%{text}<extra></extra>",
+        marker=dict(symbol="square", size=max(6.0, 0.9 * w * width_px / tiles.shape[1]),
+                    color="rgba(0,0,0,0)"), showlegend=False, name="labels"))
+    H, W = tiles.shape
+    fig.update_yaxes(range=[H - 0.5, -0.5], scaleanchor="x", visible=False, constrain="domain")
+    fig.update_xaxes(range=[-0.5, W - 0.5], visible=False, constrain="domain")
+    height = int(min(max_height, H * width_px / W + (40 if title else 0)))
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
+                      plot_bgcolor="#ffffff", hovermode="closest")
+    return fig
+
+
+def invariance_figure(xs: np.ndarray, curves: Mapping[str, np.ndarray],
+                      live: Mapping[str, np.ndarray] | None = None, x_title: str = "",
+                      x_text: Sequence[str] | None = None, title: str | None = None,
+                      colors: Mapping[str, str] | None = None,
+                      height: int = 340) -> go.Figure:
+    """Responses against a stimulus parameter `xs (n,)` for each kind of unit
+    `{kind: curves (U, n)}`: each live unit's curve divided by its own largest value, as a
+    thin line, and their mean as a thick one (named after the kind), so a flat curve is an
+    invariant unit. `live`: `{kind: (U,) bool}` (default: all); `x_text`: tick labels
+    for `xs` (e.g. shifts as "(dy, dx)")."""
+    default = {"unpooled": UNPOOLED_COLOR, "pooled": POOLED_COLOR}
+    fig = go.Figure()
+    x = np.asarray(xs, dtype=float)
+    for j, (kind, c) in enumerate(curves.items()):
+        color = (colors or {}).get(kind) or default.get(kind) or \
+            ["#2ca02c", "#d62728", "#9467bd"][j % 3]
+        r = np.maximum(np.asarray(c, dtype=float), 0.0)
+        keep = np.ones(r.shape[0], bool) if live is None or kind not in live \
+            else np.asarray(live[kind], bool)
+        top = r.max(axis=1)
+        keep &= top > 0
+        norm = r[keep] / top[keep, None]
+        for i, row in zip(np.flatnonzero(keep), norm, strict=True):
+            fig.add_trace(go.Scatter(
+                x=x, y=row, mode="lines", line=dict(color=color, width=0.8), opacity=0.35,
+                legendgroup=kind, showlegend=False, name=f"{kind} unit {i}",
+                hovertemplate=f"{kind} unit {i}: %{{y:.2f}}<extra></extra>"))
+        if norm.shape[0]:
+            fig.add_trace(go.Scatter(
+                x=x, y=norm.mean(0), mode="lines+markers", line=dict(color=color, width=3),
+                legendgroup=kind, name=f"{kind} (mean of {norm.shape[0]})",
+                hovertemplate=f"{kind}, mean: %{{y:.2f}}<extra></extra>"))
+    if x_text is not None:
+        fig.update_xaxes(tickmode="array", tickvals=x, ticktext=list(x_text))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title="response / unit's largest", range=[0, 1.05])
+    fig.update_layout(title=title, height=height, margin=MARGIN,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right"))
+    return fig

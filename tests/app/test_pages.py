@@ -32,6 +32,7 @@ PAGES = {  # page file (relative to the main script) -> text a user sees on it w
     "../pages/compare.py": "Compare",
     "../pages/tree.py": "Tree",
     "../pages/drsae.py": "DrSAE",
+    "../pages/conv.py": "Convolutional",
 }
 
 
