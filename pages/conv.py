@@ -179,7 +179,7 @@ def invariance_ui(ref: app_ui.RunRef) -> None:
             st.plotly_chart(invariance_figure(
                 xs, {"unpooled": u["curves"], "pooled": p["curves"]},
                 live={"unpooled": u["live"], "pooled": p["live"]}, x_title=x_title,
-                x_text=text, title=f"{label}: response of pooled and unpooled units"),
+                x_text=text, title=label),
                 key=f"conv_inv_{kind}")
     st.caption(f"Units at the centre of a {v['size']}×{v['size']} image. Phase: each unit's "
                f"best grating (orientation and frequency) as its phase runs over a period. "

@@ -745,7 +745,8 @@ def invariance_figure(xs: np.ndarray, curves: Mapping[str, np.ndarray],
                 legendgroup=kind, name=f"{kind} (mean of {norm.shape[0]})",
                 hovertemplate=f"{kind}, mean: %{{y:.2f}}<extra></extra>"))
     if x_text is not None:
-        fig.update_xaxes(tickmode="array", tickvals=x, ticktext=list(x_text))
+        fig.update_xaxes(tickmode="array", tickvals=x, ticktext=list(x_text),
+                         tickangle=-90 if len(x_text) > 10 else None, tickfont=dict(size=9))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="response / unit's largest", range=[0, 1.05])
     fig.update_layout(title=title, height=height, margin=MARGIN,

@@ -220,3 +220,36 @@ def test_code_error_curves_are_on_a_log_axis_with_markers_for_short_ones() -> No
     assert fig.layout.yaxis.type == "log"
     assert list(lista.x) == [1, 2, 3] and np.isnan(lista.y[2])  # a zero has no place on log y
     assert ista.mode == "lines" and lista.mode == "lines+markers"
+
+
+def test_maps_are_tiled_from_zero_to_each_maps_own_largest_value() -> None:
+    maps = np.zeros((3, 2, 2))
+    maps[0] = [[0, 2], [4, -1]]  # negative values are drawn as 0
+    maps[1, 0, 0] = 0.5
+    fig = P.maps_figure(maps, ["a", "b", "silent"], cols=2, pad=1, title="maps")
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (2 * 3 + 1, 2 * 3 + 1)
+    assert np.allclose(z[1:3, 1:3], [[0, 0.5], [1, 0]])
+    assert z[1, 4] == 1 and np.allclose(z[4:6, 1:3], 0)  # a weak map and a silent one
+    assert np.isnan(z[4, 4]) and np.isnan(z[0, 0])  # the empty cell and the padding
+    assert list(fig.data[1].text) == ["a", "b", "silent"]
+    assert list(fig.data[1].x) == [1.5, 4.5, 1.5] and list(fig.data[1].y) == [1.5, 1.5, 4.5]
+
+
+def test_invariance_curves_are_each_units_share_of_its_largest_with_a_mean_per_kind() -> None:
+    xs = np.arange(4.0)
+    flat = np.array([[2.0, 2, 2, 2], [1, 1, 1, 1]])
+    modulated = np.array([[0.0, 1, 2, 1], [4, 2, 0, 2], [0, 0, 0, 0]])
+    fig = P.invariance_figure(xs, {"unpooled": modulated, "pooled": flat},
+                              live={"unpooled": np.array([True, False, True])},
+                              x_text=["a", "b", "c", "d"], title="Phase")
+    by_name = {t.name: np.asarray(t.y, dtype=float) for t in fig.data}
+    # the dead unit (1) and the silent one (2) are left out: one unpooled unit, two pooled
+    assert set(by_name) == {"unpooled unit 0", "unpooled (mean of 1)", "pooled unit 0",
+                            "pooled unit 1", "pooled (mean of 2)"}
+    assert np.allclose(by_name["unpooled unit 0"], [0, 0.5, 1, 0.5])
+    assert np.allclose(by_name["pooled (mean of 2)"], 1.0)
+    means = [t for t in fig.data if t.showlegend is not False]
+    assert [t.line.color for t in means] == [P.UNPOOLED_COLOR, P.POOLED_COLOR]
+    assert list(fig.layout.xaxis.ticktext) == ["a", "b", "c", "d"]
+    assert fig.layout.title.text == "Phase"
