@@ -52,7 +52,7 @@ def conv_runs() -> list[RunInfo]:
 
 def not_conv_message(ref: RunRef) -> str:
     return (f"{ref.name} is a {ref.load().config.model!r} run, not a convolutional one: this "
-            f"page needs a run of the **conv** model (a convolutional auto-encoder with L2 "
+            f"page needs a run of the conv model (a convolutional auto-encoder with L2 "
             f"pooling, trained on whole images), a first layer or one stacked on another.")
 
 

@@ -79,6 +79,15 @@ st.title("Filters")
 ref = app_ui.require_run()
 run = ref.load()
 kinds = tuple(run.model.filter_kinds())
+if run.config.model == "conv":
+    stacked = run.config.model_config.stacked
+    st.caption("A convolutional run: its feature maps, pooled maps and invariance are on the "
+               "Convolutional page." + (" Its layer-2 filters act on layer 1's pooled maps, "
+                                        "one channel per pool, drawn side by side here; that "
+                                        "page shows what they detect as image patches."
+                                        if stacked else ""))
+    st.page_link("../pages/conv.py", label="See it on the Convolutional page",
+                 icon=":material/filter_center_focus:")
 rows, cols = run.map_shape
 n_units = rows * cols
 
@@ -163,6 +172,10 @@ def replay_view() -> None:
         elif (order := analysis.map_order(ref)) is not None:
             st.caption(order + " Hover, click, drag to zoom."
                        + "".join(f" Note: {n}." for n in notes))
+        elif run.config.model == "conv":  # its L2 pools are over positions of its maps
+            st.caption("Each unit is one feature map's filter; the maps are in no particular "
+                       "order (conv pools positions of a map, not neighbouring units). Hover, "
+                       "click, drag to zoom." + "".join(f" Note: {n}." for n in notes))
         else:
             st.caption(f"{run.config.model} has no pools: units are in no particular order, so "
                        f"neighbours on this grid are unrelated. Hover, click, drag to zoom."

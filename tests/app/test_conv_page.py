@@ -231,3 +231,6 @@ def test_conv_runs_are_drawn_on_the_filters_and_compare_pages(runs, page, run):
     _clean(at)
     assert at.selectbox(key="run").value == run
     assert at.get("plotly_chart")
+    if page.endswith("filters.py"):
+        links = [e.proto.label for e in at.get("page_link")]
+        assert "See it on the Convolutional page" in links
