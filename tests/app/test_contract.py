@@ -218,3 +218,17 @@ def test_every_model_opens_on_the_drsae_page(contract_runs, ident) -> None:
     else:
         assert "not a DrSAE" in _says_why(at)
         assert not at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("ident", IDS)
+def test_every_model_opens_on_the_convolutional_page(contract_runs, ident) -> None:
+    """The Convolutional page draws a conv run and says in words why any other model's run has
+    nothing to show there."""
+    at = _view("../pages/conv.py", ident)
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    if load_run(contract_runs[ident]).config.model == "conv":
+        assert at.get("plotly_chart"), f"the Convolutional page drew nothing for {ident}"
+    else:
+        assert "not a convolutional one" in _says_why(at)
+        assert not at.get("plotly_chart")
