@@ -75,8 +75,8 @@ def filters_view(path: str, stamp: float) -> dict[str, Any]:
     """What the page draws of a conv run's filters: decoder and encoder filters (K, C, k, k),
     a stacked run's frozen layer-1 encoder filters (K1, 1, k1, k1) (else None), the patches of
     the first PATCH_IMAGES training crops that excite each map most (K, n, f, f) with their
-    responses (K, n), the grid, and the explained variance of the layer's own input on the
-    held-out crops (or the training crops when none is held out)."""
+    responses (K, n) and the grid. (Explained variances are the run's analysis', shown as on
+    Compare.)"""
     run = _run(path, stamp)
     model = run.model
     ds = run.dataset()
@@ -86,14 +86,11 @@ def filters_view(path: str, stamp: float) -> dict[str, Any]:
     crops = ds.x[:PATCH_IMAGES].float().reshape(-1, h, w).numpy()
     with torch.no_grad():
         patches, responses = top_patches(model, crops, n=TOP_PATCHES)
-        x_eval = ds.x_test if ds.has_test else ds.x[:SWEEP_IMAGES]
-        ev = model.evaluate(x_eval.float().reshape(x_eval.shape[0], -1))["explained_variance"]
     l1 = model.layer1_filters()
     return {"decoder": model.filters("decoder").numpy(), "encoder": model.filters("encoder").numpy(),
             "layer1": None if l1 is None else l1.numpy(), "patches": patches,
             "responses": responses, "grid": _grid(model.config.maps),
-            "explained_variance": float(ev), "eval_split": "held-out" if ds.has_test else
-            "training", "n_patch_images": int(crops.shape[0])}
+            "n_patch_images": int(crops.shape[0])}
 
 
 # --- one image, prepared as the run's data were -----------------------------------------------

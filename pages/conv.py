@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 import app_ui
+from app_ui import analysis
 from app_ui import conv as cv
 from app_ui.widgets import fmt, plain
 from sparse_models.config import ConfigError
@@ -33,16 +34,23 @@ KINDS = {"phase": ("phase of its best grating (rad)", "Phase"),
 
 def numbers_ui(ref: app_ui.RunRef, v: dict) -> None:
     c = ref.load().config.model_config
-    cols = st.columns(4)
+    # The run's report: the same numbers as Compare and `analyze` show.
+    s = analysis.summary(ref.path, ref.stamp)
+    cols = st.columns(5 if c.stacked else 4)
     cols[0].metric("Feature maps K", c.maps)
     cols[1].metric("Filter size", f"{c.kernel}×{c.kernel}")
     cols[2].metric("Pools", f"{c.maps // c.pool_maps} × {c.pool_size}×{c.pool_size}/"
                             f"{c.pool_stride}",
                    help=f"{c.pool_maps} map(s) per pool × a {c.pool_size}×{c.pool_size} window "
                         f"of positions, every {c.pool_stride} positions.")
-    cols[3].metric("Explained variance", fmt(v["explained_variance"]),
-                   help=f"Of this layer's own input ({'layer 1’s pooled maps' if c.stacked else 'the images'}) "
-                        f"on the {v['eval_split']} crops.")
+    cols[3].metric("Explained variance", fmt(s["explained_variance"]),
+                   help="Of the images, by the run's analysis (as on Compare)"
+                        + (": a stacked layer's code drawn back through layer 1's decoder, an "
+                           "approximate top-down path." if c.stacked else "."))
+    if c.stacked:
+        cols[4].metric("EV of layer 1's pooled maps", fmt(s["layer_explained_variance"]),
+                       help="How well this layer reconstructs its own input, the frozen layer "
+                            "1's pooled maps.")
 
 
 def layer1_filters_ui(ref: app_ui.RunRef, v: dict) -> None:
