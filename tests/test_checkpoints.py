@@ -57,7 +57,10 @@ def test_shipped_run_is_small_complete_and_self_describing(path):
     assert "--shipped" in run.config.command
     f = run.filters()
     c, h, w = run.model.input_shape
-    assert f.ndim == 4 and f.shape[1] == c  # (N, C, h, w): whole patches, or local fields
+    # (N, C, h, w): whole patches, or local fields; a stacked layer's filters act on the
+    # channels of its input (layer 1's pooled maps), not on the image's
+    c = getattr(run.model.config, "in_channels", c)
+    assert f.ndim == 4 and f.shape[1] == c
     assert f.shape[2] <= h and f.shape[3] <= w
     shape, _ = run.layout.map_shape()
     if shape is not None:
