@@ -22,7 +22,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sparse_models.config import ConfigError
 from sparse_models.data import DataError
 from sparse_models.presets import build_run_config, run_config_sections
-from sparse_models.training.runs import RunError
 
 from .runs import RunInfo, RunRef, _load_run_cached, all_runs
 
@@ -275,15 +274,6 @@ def retrain_config(ref: RunRef, maps: int, kernel: int, pool_size: int, pool_str
 
 def start_job(config: Any, name: str, what: str) -> None:
     """Button callback: train `config` as a background job; a message for the next run."""
-    from .jobs import job_manager
+    from .jobs import start_job as submit
 
-    try:
-        job_id = job_manager().submit(config, name=name.strip() or None)
-    except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
-        st.session_state[MESSAGE_KEY] = ("error", f"Could not start: {exc}")
-        return
-    s = job_manager().status(job_id)
-    st.session_state[MESSAGE_KEY] = ("success", f"Training {what} {s.name} "
-                                                f"({config.train.steps} steps) in the "
-                                                f"background (see Training jobs in the "
-                                                f"sidebar).")
+    submit(config, name, MESSAGE_KEY, what)

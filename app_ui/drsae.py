@@ -26,10 +26,7 @@ from sparse_models.analysis.drsae import (
     unit_kinds,
     unit_measures,
 )
-from sparse_models.config import ConfigError
-from sparse_models.data import DataError
 from sparse_models.presets import build_run_config, default_sections, run_config_sections
-from sparse_models.training.runs import RunError
 
 from .runs import RunRef, _load_run_cached, all_runs, open_run
 
@@ -331,18 +328,9 @@ def lista_config(ref: RunRef, n_iter: int, steps: int):
 
 def start_job(config: Any, name: str, what: str) -> None:
     """Button callback: train `config` as a background job; a message for the next run."""
-    from .jobs import job_manager
+    from .jobs import start_job as submit
 
-    try:
-        job_id = job_manager().submit(config, name=name.strip() or None)
-    except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
-        st.session_state[MESSAGE_KEY] = ("error", f"Could not start: {exc}")
-        return
-    s = job_manager().status(job_id)
-    st.session_state[MESSAGE_KEY] = ("success", f"Training {what} {s.name} "
-                                                f"({config.train.steps} steps) in the "
-                                                f"background (see Training jobs in the "
-                                                f"sidebar).")
+    submit(config, name, MESSAGE_KEY, what)
 
 
 def epochs(steps: int, batch_size: int, n_train: int) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import streamlit as st
 import torch
@@ -66,6 +67,25 @@ def wait_for_first_snapshot(job_id: str, timeout: float = 0.5) -> None:
 
 
 @st.cache_resource(show_spinner=False)
+def start_job(config: Any, name: str, message_key: str, what: str = "") -> None:
+    """Button callback of a page's retrain controls: train `config` as a background job and
+    leave the outcome in `st.session_state[message_key]` as (kind, text) for the next run."""
+    from sparse_models.config import ConfigError
+    from sparse_models.data import DataError
+    from sparse_models.training.runs import RunError
+
+    try:
+        job_id = job_manager().submit(config, name=name.strip() or None)
+    except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
+        st.session_state[message_key] = ("error", f"Could not start: {exc}")
+        return
+    s = job_manager().status(job_id)
+    st.session_state[message_key] = ("success", f"Training {what + ' ' if what else ''}{s.name} "
+                                                f"({config.train.steps} steps) in the "
+                                                f"background (see Training jobs in the "
+                                                f"sidebar).")
+
+
 def device_label() -> str:
     if torch.cuda.is_available():
         return f"Device: CUDA ({torch.cuda.get_device_name(0)})"

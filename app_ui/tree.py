@@ -311,14 +311,6 @@ def start_prune(path: str, threshold: float, steps: int, name: str) -> None:
 
 def start_retrain(config: Any, name: str) -> None:
     """Button callback: train a new tree model from these settings as a background job."""
-    from .jobs import job_manager
+    from .jobs import start_job as submit
 
-    try:
-        job_id = job_manager().submit(config, name=name.strip() or None)
-    except (ConfigError, RunError, DataError, ValueError, OSError) as exc:
-        st.session_state[MESSAGE_KEY] = ("error", f"Could not start: {exc}")
-        return
-    s = job_manager().status(job_id)
-    st.session_state[MESSAGE_KEY] = ("success", f"Training {s.name} ({config.train.steps} "
-                                                f"steps) in the background (see Training jobs "
-                                                f"in the sidebar).")
+    submit(config, name, MESSAGE_KEY)
