@@ -372,7 +372,8 @@ def conv_summary(model: Any, x: torch.Tensor, max_shift: int = 2) -> dict[str, A
     fits = min(h, w) >= size + 2 * max_shift
     with torch.no_grad():
         sweeps = conv_invariance(model, images if fits else None, max_shift)
-        ev = model.evaluate(x[:200])["explained_variance"]
+        m = model.evaluate(x[:200])
+        ev = m.get("layer_explained_variance", m.get("explained_variance"))
     out = {"layer_explained_variance": ev, **invariance_summary(sweeps)}
     out["why_no_translation"] = None if fits else (
         f"its {h}×{w} images are smaller than a centre pool's {size}×{size} field shifted by "

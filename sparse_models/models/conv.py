@@ -292,7 +292,10 @@ class ConvAutoencoder(SparseModel):
             resid += float(((v - self.reconstruct_maps(self.conv_maps(v))) ** 2).sum())
             total += float((v * v).sum())  # inputs are mean-free per image
         out = {k: t / x.shape[0] for k, t in sums.items()}
-        out["explained_variance"] = 1.0 - resid / total if total > 0 else float("nan")
+        # A stacked layer's own input is layer 1's pooled maps, not the image: its figure gets
+        # its own name, so that "explained variance" means the image's wherever it is shown.
+        key = "layer_explained_variance" if self.config.stacked else "explained_variance"
+        out[key] = 1.0 - resid / total if total > 0 else float("nan")
         return out
 
     # --- the generic interface ----------------------------------------------------------------
