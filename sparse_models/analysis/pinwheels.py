@@ -141,8 +141,10 @@ def column_spacing(theta_map: np.ndarray, periodic: bool = False) -> float:
     radial = _radial_mean(spec, bins, dk)
     k_peak = (1 + int(np.argmax(radial[1:]))) * dk
     band = (k > k_peak * (1 - SPACING_BAND)) & (k < k_peak * (1 + SPACING_BAND))
-    k_mean = float((spec[band] * k[band]).sum() / spec[band].sum())
-    return 1.0 / k_mean
+    power = float(spec[band].sum())
+    if power <= 0:  # e.g. a tiny map whose peak ring holds no power: no spacing to measure
+        return math.nan
+    return 1.0 / float((spec[band] * k[band]).sum() / power)
 
 
 def _area(shape: tuple[int, int], periodic: bool) -> float:
