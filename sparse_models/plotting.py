@@ -559,25 +559,21 @@ def class_bar_figure(values: np.ndarray, title: str | None = None, y_label: str 
     return fig
 
 
-def gallery_figure(images: np.ndarray, labels: Sequence[str], cols: int, pad: int = 2,
-                   title: str | None = None, width_px: int = 440,
-                   max_height: int = 1200) -> go.Figure:
-    """Pictures `(N, h, w)` in rows of `cols`, each scaled to [-1, 1] as in `tile_filters`
-    (an all-NaN picture is an empty cell); hovering a picture shows its label (an invisible
-    marker at each centre, trace 1). The height fits a figure drawn `width_px` wide."""
-    f = np.asarray(images, dtype=np.float32)
+def _tiled_figure(f: np.ndarray, labels: Sequence[str], cols: int, pad: int,
+                  title: str | None, width_px: int, max_height: int, colorscale: str | list,
+                  zmin: float, zmax: float, background: str, name: str) -> go.Figure:
+    """Scaled pictures `f: (N, h, w)` tiled in `rows` × `cols` with `pad` empty pixels around
+    each, as one heatmap; an invisible marker at each centre (trace 1) shows its label on
+    hover. The height fits a figure drawn `width_px` wide, at most `max_height`."""
     n, h, w = f.shape
-    cols = max(1, int(cols))  # kept when n < cols, so one picture is as small as many
     rows = max(1, math.ceil(n / cols))
-    m = np.abs(np.nan_to_num(f)).reshape(n, -1).max(axis=1)
-    f = f / np.where(m > 0, m, 1.0)[:, None, None]
     tiles = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), np.nan, np.float32)
     for i in range(n):
         r, c = divmod(i, cols)
         tiles[pad + r * (h + pad):pad + r * (h + pad) + h,
               pad + c * (w + pad):pad + c * (w + pad) + w] = f[i]
-    fig = go.Figure(go.Heatmap(z=tiles, colorscale=GREY, zmin=-1, zmax=1, showscale=False,
-                               hoverinfo="skip", name="pictures"))
+    fig = go.Figure(go.Heatmap(z=tiles, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
+                               hoverinfo="skip", name=name))
     r, c = np.divmod(np.arange(n), cols)
     fig.add_trace(go.Scatter(
         x=pad + c * (w + pad) + (w - 1) / 2.0, y=pad + r * (h + pad) + (h - 1) / 2.0,
@@ -589,8 +585,23 @@ def gallery_figure(images: np.ndarray, labels: Sequence[str], cols: int, pad: in
     fig.update_xaxes(range=[-0.5, W - 0.5], visible=False, constrain="domain")
     height = int(min(max_height, H * width_px / W + (40 if title else 0)))
     fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
-                      plot_bgcolor="#808080", hovermode="closest")
+                      plot_bgcolor=background, hovermode="closest")
     return fig
+
+
+def gallery_figure(images: np.ndarray, labels: Sequence[str], cols: int, pad: int = 2,
+                   title: str | None = None, width_px: int = 440,
+                   max_height: int = 1200) -> go.Figure:
+    """Pictures `(N, h, w)` in rows of `cols`, each scaled to [-1, 1] as in `tile_filters`
+    (an all-NaN picture is an empty cell); hovering a picture shows its label (an invisible
+    marker at each centre, trace 1). The height fits a figure drawn `width_px` wide."""
+    f = np.asarray(images, dtype=np.float32)
+    n, h, w = f.shape
+    cols = max(1, int(cols))  # kept when n < cols, so one picture is as small as many
+    m = np.abs(np.nan_to_num(f)).reshape(n, -1).max(axis=1)
+    f = f / np.where(m > 0, m, 1.0)[:, None, None]
+    return _tiled_figure(f, labels, cols, pad, title, width_px, max_height, GREY, -1, 1,
+                         "#808080", "pictures")
 
 
 def code_bars_figure(z: np.ndarray, units: np.ndarray, kinds: Sequence[str],
@@ -687,29 +698,10 @@ def maps_figure(maps: np.ndarray, labels: Sequence[str], cols: int, pad: int = 2
     f = np.maximum(np.asarray(maps, dtype=np.float32), 0.0)
     n, h, w = f.shape
     cols = max(1, int(cols))
-    rows = max(1, math.ceil(n / cols))
     m = f.reshape(n, -1).max(axis=1)
     f = f / np.where(m > 0, m, 1.0)[:, None, None]
-    tiles = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), np.nan, np.float32)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        tiles[pad + r * (h + pad):pad + r * (h + pad) + h,
-              pad + c * (w + pad):pad + c * (w + pad) + w] = f[i]
-    fig = go.Figure(go.Heatmap(z=tiles, colorscale="Viridis", zmin=0, zmax=1, showscale=False,
-                               hoverinfo="skip", name="maps"))
-    r, c = np.divmod(np.arange(n), cols)
-    fig.add_trace(go.Scatter(
-        x=pad + c * (w + pad) + (w - 1) / 2.0, y=pad + r * (h + pad) + (h - 1) / 2.0,
-        mode="markers", text=list(labels)[:n], hovertemplate="%{text}<extra></extra>",
-        marker=dict(symbol="square", size=max(6.0, 0.9 * w * width_px / tiles.shape[1]),
-                    color="rgba(0,0,0,0)"), showlegend=False, name="labels"))
-    H, W = tiles.shape
-    fig.update_yaxes(range=[H - 0.5, -0.5], scaleanchor="x", visible=False, constrain="domain")
-    fig.update_xaxes(range=[-0.5, W - 0.5], visible=False, constrain="domain")
-    height = int(min(max_height, H * width_px / W + (40 if title else 0)))
-    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 0, b=0),
-                      plot_bgcolor="#ffffff", hovermode="closest")
-    return fig
+    return _tiled_figure(f, labels, cols, pad, title, width_px, max_height, "Viridis",
+                         0, 1, "#ffffff", "maps")
 
 
 def invariance_figure(xs: np.ndarray, curves: Mapping[str, np.ndarray],
