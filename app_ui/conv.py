@@ -10,20 +10,19 @@ feeds them a run's arrays and caches the results per run path + stamp, like `app
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sparse_models.config import ConfigError
 from sparse_models.data import DataError
 from sparse_models.presets import build_run_config, run_config_sections
 
 from .runs import RunInfo, RunRef, _load_run_cached, all_runs
+from .uploads import UploadError, open_picture
 
 CONV = "conv"
 MESSAGE_KEY = "conv_message"
@@ -95,8 +94,6 @@ def filters_view(path: str, stamp: float) -> dict[str, Any]:
 # --- one image, prepared as the run's data were -----------------------------------------------
 
 
-class UploadError(ValueError):
-    """An uploaded file that cannot be used as an image; the message is for the user."""
 
 
 def data_style(ref: RunRef) -> dict[str, Any]:
@@ -146,29 +143,10 @@ def uploaded_image(data: bytes, name: str, style: dict[str, Any], min_side: int)
     large, or is smaller than `min_side` pixels after downscaling."""
     from sparse_models.data.images import downscale, to_grey
 
-    if not data:
-        raise UploadError(f"{name} is empty.")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"{name} is {len(data) / 2**20:.1f} MB; upload a picture under "
-                          f"{MAX_UPLOAD_BYTES // 2**20} MB.")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_UPLOAD_PIXELS:
-                raise UploadError(f"{name} is {img.width}×{img.height} pixels; upload a "
-                                  f"smaller picture.")
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
-                img = img.convert("RGB")
-            arr = np.asarray(img)
-    except UploadError:
-        raise
-    except Image.DecompressionBombError:
-        raise UploadError(f"{name} is too large a picture; upload a smaller one.") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise UploadError(f"{name} is not a picture that can be read: its contents are not "
-                          f"PNG or JPG image data, or are damaged. Upload a PNG or JPG "
-                          f"photograph.") from None
+    img = open_picture(data, name, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS)
+    if img.mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
+        img = img.convert("RGB")
+    arr = np.asarray(img)
     try:
         grey = downscale(to_grey(arr), style["downscale"])
     except DataError as exc:

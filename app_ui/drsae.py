@@ -9,7 +9,6 @@ only feeds them a run's arrays and caches the results per run path + stamp, like
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from sparse_models.analysis.drsae import (
     class_averages,
@@ -29,6 +28,7 @@ from sparse_models.analysis.drsae import (
 from sparse_models.presets import build_run_config, default_sections, run_config_sections
 
 from .runs import RunRef, _load_run_cached, all_runs, open_run
+from .uploads import UploadError, open_picture
 
 DRSAE, LISTA = "drsae", "lista"
 UNIT_SAMPLES = 2000  # held-out inputs the per-unit measures (late onset, activity) use
@@ -143,8 +143,6 @@ def eval_size(ref: RunRef) -> tuple[int, str]:
 # --- an uploaded digit ---------------------------------------------------------------------
 
 
-class UploadError(ValueError):
-    """An uploaded file that cannot be made into a digit; the message is for the user."""
 
 
 def _data_style(reference: torch.Tensor) -> tuple[bool, bool]:
@@ -164,32 +162,13 @@ def prepare_upload(data: bytes, name: str, shape: tuple[int, int],
     mass, then scaled as the run's data are (`_data_style`).
 
     Returns (x (h·w,), picture (h, w) in 0–1 before the scaling); UploadError in words."""
-    if not data:
-        raise UploadError(f"{name} is empty.")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError(f"{name} is {len(data) / 2**20:.1f} MB; upload a picture of one "
-                          f"digit under {MAX_UPLOAD_BYTES // 2**20} MB.")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.width * img.height > MAX_UPLOAD_PIXELS:
-                raise UploadError(f"{name} is {img.width}×{img.height} pixels; upload a "
-                                  f"smaller picture of one digit.")
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                rgba = img.convert("RGBA")
-                back = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(back, rgba)  # transparent = paper
-            grey = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-    except UploadError:
-        raise
-    except Image.DecompressionBombError:
-        raise UploadError(f"{name} is too large a picture; upload a smaller picture of one "
-                          f"digit.") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise UploadError(f"{name} is not a picture that can be read: its contents are not "
-                          f"PNG or JPG image data, or are damaged. Upload a PNG or JPG of one "
-                          f"digit.") from None
+    img = open_picture(data, name, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS,
+                       of_what=" of one digit", ask="of one digit")
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        back = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(back, rgba)  # transparent = paper
+    grey = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
     if grey.max() - grey.min() < 0.05:
         raise UploadError(f"{name} is one flat colour: there is no digit on it.")
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
