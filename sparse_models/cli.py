@@ -11,6 +11,8 @@
     python -m sparse_models bench tree
     python -m sparse_models bench drsae
     python -m sparse_models bench conv
+    python -m sparse_models sweep topographic --grid group.size=3,5 --grid lam=0.1,0.3 --seeds 2
+    python -m sparse_models sweep --resume runs/.sweeps/topographic-sweep-20261130-220000
 
 Bad input (unknown model or key, bad value, unreadable run) prints one line and exits 2.
 """
@@ -39,9 +41,10 @@ class CLIError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .data import DataError
+    from .sweep.runner import SweepError
     from .training.runs import RunError
 
-    return (ConfigError, DataError, RunError, CLIError, FileNotFoundError)
+    return (ConfigError, DataError, RunError, CLIError, SweepError, FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,15 +113,49 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--runs-dir", type=Path, default=None)
     ls.set_defaults(func=cmd_list)
 
+    sw = sub.add_parser("sweep", help="many runs over a grid of settings and seeds, on Ray "
+                                      "(local, or a cluster with --address)")
+    sw.add_argument("model", nargs="?", default=None, help="model name (not with --resume)")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="a setting and its values, e.g. group.size=3,5 (repeat for more; the "
+                         "sweep is their cross product)")
+    sw.add_argument("--random", action="append", default=[], metavar="KEY=LO:HI",
+                    help="a numeric setting drawn uniformly from [LO, HI] (--samples times)")
+    sw.add_argument("--samples", type=int, default=0, help="how many --random draws")
+    sw.add_argument("--seeds", type=int, default=1,
+                    help="run every point with seeds 0..K-1 (train.seed and model.seed)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a fixed setting for every trial, as for train")
+    sw.add_argument("--max-concurrent", type=int, default=None,
+                    help="trials at a time (default: one per core of the local machine, or "
+                         "of the cluster); each gets cores / this many CPU threads")
+    sw.add_argument("--address", default=None,
+                    help="join an existing Ray cluster (e.g. 10.0.0.5:6379) instead of "
+                         "starting a local Ray; the runs folder must be shared by every node")
+    sw.add_argument("--name", default=None, help="sweep name (default MODEL-sweep-DATE-TIME)")
+    sw.add_argument("--out", type=Path, default=None,
+                    help="runs folder for the trials (default ./runs or $SPARSE_LAB_RUNS); the "
+                         "sweep's own folder is OUT/.sweeps/NAME")
+    sw.add_argument("--max-trials", type=int, default=None,
+                    help="refuse sweeps with more trials than this unless --yes (default 64)")
+    sw.add_argument("--yes", action="store_true", help="run a sweep above --max-trials")
+    sw.add_argument("--resume", type=Path, default=None,
+                    help="a sweep folder: run its unfinished trials only")
+    sw.add_argument("--random-seed", type=int, default=0, help="seed of the --random draws")
+    sw.add_argument("--shipped", action="store_true",
+                    help="write into checkpoints/ (maintainers making the shipped sweep)")
+    sw.set_defaults(func=cmd_sweep)
+
     b = sub.add_parser("bench", help="measure training speed, solver speed and more")
     b.add_argument("what", nargs="?", default="train",
-                   choices=["train", "pinwheels", "tree", "conv", "drsae", "app", "all"],
+                   choices=["train", "pinwheels", "tree", "conv", "drsae", "sweep", "app", "all"],
                    help="train: the library's benchmarks; pinwheels: the sheet model's and a "
                         "large topographic map's pinwheels against their controls, and filter "
                         "localisation; tree: the lateral model's tree (path share, parent–child "
                         "similarity) against the same model at S = 0; drsae: DrSAE's test error "
                         "on the bundled MNIST split against an MLP and T = 2, time per epoch, "
-                        "LISTA against tuned ISTA/FISTA; app: the web app (real "
+                        "LISTA against tuned ISTA/FISTA; sweep: 8 tiny trials in a "
+                        "plain loop against a Ray sweep on 2 workers; app: the web app (real "
                         "server+browser, app_ui/bench.py; run from the repository root)")
     b.add_argument("--seeds", type=int, default=3, help="pinwheels: seeds of the sheet model")
     b.add_argument("--quick", action="store_true", help="smaller problems, for a smoke test")
@@ -230,6 +267,79 @@ def _report_end(config: Any, run_dir: Path, state: str) -> int:
         print(f"analyse with: python -m sparse_models analyze {run_dir}")
     print(f"health: {_health_line(run_dir)}")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
+    from .presets import parse_overrides
+    from .sweep import DEFAULT_MAX_TRIALS, SweepSpec, create_sweep, expand, read_sweep, sweeps_dir
+    from .sweep.runner import run_sweep
+    from .sweep.spec import default_name, parse_grid, parse_random
+    from .training.runs import SHIPPED_DIR, default_runs_dir
+
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise CLIError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
+    if args.resume is not None:
+        if args.model or args.grid or args.random or args.overrides or args.samples \
+                or args.seeds != 1 or args.name:
+            raise CLIError("--resume runs a sweep's unfinished trials as it was defined: it "
+                           "takes no model, --grid, --random, --samples, --seeds, --set or "
+                           "--name")
+        sweep = read_sweep(args.resume)
+        if sweep.shipped and not args.shipped:
+            raise CLIError(f"{args.resume} is a shipped sweep and is read-only")
+    else:
+        if not args.model:
+            raise CLIError("name the model to sweep (see `list --models`), or --resume a sweep")
+        spec = SweepSpec(model=args.model, grid=parse_grid(args.grid),
+                         random=parse_random(args.random), samples=args.samples,
+                         seeds=args.seeds, fixed=dict(parse_overrides(args.overrides)),
+                         random_seed=args.random_seed)
+        limit = args.max_trials if args.max_trials is not None else DEFAULT_MAX_TRIALS
+        if limit < 1:
+            raise CLIError(f"--max-trials must be at least 1, got {limit}")
+        name = args.name or default_name(args.model)
+        from .training.runs import sanitize_run_name
+
+        if sanitize_run_name(name) != name:
+            raise CLIError(f"sweep name {name!r}: use letters, digits, '.', '-' and '_' only")
+        trials, fixed, keys = expand(spec, name, max_trials=limit, confirmed=args.yes)
+        runs_dir = SHIPPED_DIR if args.shipped else (args.out or default_runs_dir())
+        runs_dir = Path(runs_dir).resolve()
+        taken = [t.run for t in trials if (runs_dir / t.run).exists()]
+        if taken:
+            raise CLIError(f"run folders named like this sweep's trials already exist in "
+                           f"{runs_dir} (e.g. {taken[0]}); pick another --name")
+        from .data import check_data
+        from .presets import build_run_config
+
+        data = build_run_config(args.model, trials[0].overrides(fixed, keys)).data
+        check_data(data)
+        _print_data_notice(data)
+        command = "python -m sparse_models " + shlex.join(argv)
+        sweep = create_sweep(sweeps_dir(runs_dir), name, spec, trials, fixed, keys, runs_dir,
+                             command=command)
+        print(f"sweep {name}: {len(trials)} trials; its folder is {sweep.path}", file=sys.stderr)
+    try:
+        counts = run_sweep(sweep, max_concurrent=args.max_concurrent, address=args.address,
+                           allow_shipped=args.shipped)
+    except KeyboardInterrupt:
+        return 130
+    if args.shipped:  # the runs folder is recorded relative to the sweep, so a clone opens it
+        _relative_runs_dir(sweep.path)
+    done = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing to run"
+    print(f"sweep {sweep.name}: {done}; table: {sweep.path / 'trials.csv'}")
+    print(f"see it on the Sweep page, or: python -m sparse_models sweep --resume {sweep.path}")
+    return 1 if counts.get("failed") else 0
+
+
+def _relative_runs_dir(path: Path) -> None:
+    import os
+
+    from .training.runs import read_json, write_json_atomic
+
+    d = read_json(path / "sweep.json")
+    d["runs_dir"] = os.path.relpath(d["runs_dir"], path)
+    write_json_atomic(path / "sweep.json", d)
 
 
 def prune_run(source: Path | str, threshold: float, name: str | None = None,
@@ -431,6 +541,10 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         from .bench_drsae import run_drsae_bench
 
         run_drsae_bench(quick=args.quick)
+    if args.what in ("sweep", "all"):
+        from .bench_sweep import run_sweep_bench
+
+        run_sweep_bench(quick=args.quick)
     if args.what in ("app", "all"):
         # The app's benchmark belongs to the app (app_ui/bench.py, beside this package), not to
         # the library, which never imports streamlit: it is imported only when asked for.

@@ -1,0 +1,231 @@
+"""Running a sweep's unfinished trials on Ray: a local Ray started for the sweep, or a cluster.
+
+Each trial is one Ray task (`trial.run_trial`) that asks for as many CPUs as it trains with
+threads, so Ray never puts more trials on a node than it has cores. The driver keeps at most
+`max_concurrent` trials in flight and appends each one's start and end to the sweep folder as
+it happens; a trial that fails (or whose worker dies) is recorded with its message and the
+sweep goes on. Ray: Moritz et al., "Ray: a distributed framework for emerging AI
+applications", OSDI 2018.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..training.runs import REPO_ROOT, RunError
+from .store import (
+    Sweep,
+    append_event,
+    finished_ids,
+    mark_running,
+    update_status,
+    write_table,
+)
+from .trial import run_trial
+
+OBJECT_STORE_BYTES = 80 * 2**20  # trial results are a few kB; Ray's minimum is 75 MiB
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+class SweepError(Exception):
+    """The sweep cannot run (Ray cannot start or be reached, storage not shared): in words."""
+
+
+def local_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
+    """Connect to `address`, or start a small local Ray with `num_cpus` (default: the cores
+    this process may use). Returns True when this call started it (so it must shut it down);
+    a Ray already running in this process is used as it is."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    common: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR",
+                              "log_to_driver": False, "configure_logging": True}
+    try:
+        if address:
+            # The code goes with the job, so nodes need only the requirements installed.
+            ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, **common)
+        else:
+            env = {"PYTHONPATH": os.pathsep.join(
+                p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+            ray.init(num_cpus=num_cpus or local_cpus(), object_store_memory=OBJECT_STORE_BYTES,
+                     runtime_env={"env_vars": env}, **common)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise SweepError(f"could not start or reach {where}: {exc}") from None
+    return True
+
+
+def cluster_cpus() -> tuple[int, int]:
+    """(CPUs in the whole cluster, CPUs of its smallest node)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    per_node = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
+    per_node = [c for c in per_node if c > 0] or [1]
+    return sum(per_node), min(per_node)
+
+
+def threads_per_trial(max_concurrent: int, total_cpus: int, smallest_node: int) -> int:
+    """Cores per trial: the cluster's cores shared among the trials in flight, at least 1 and
+    no more than one node has (a trial runs on one node)."""
+    return max(1, min(total_cpus // max(1, max_concurrent), smallest_node))
+
+
+def check_shared_storage(runs_dir: Path) -> None:
+    """On a cluster, every node must see the runs folder at the same path (the trials write
+    their run folders there, and the app reads them from there). Writes a token file and asks
+    one task on each node to read it back; SweepError naming the nodes that cannot."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex
+    marker = runs_dir / f".sweep-storage-check-{token}"
+    marker.write_text(token)
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def sees(path: str, expected: str) -> tuple[str, str | None]:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            return socket.gethostname(), f"cannot read it ({exc.strerror or exc})"
+        return socket.gethostname(), None if text == expected else "sees a different file"
+
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        refs = [sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            n["NodeID"], soft=False)).remote(str(marker), token) for n in nodes]
+        answers = ray.get(refs, timeout=120)
+    except Exception as exc:
+        raise SweepError(f"could not check that every node sees the runs folder {runs_dir}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    finally:
+        marker.unlink(missing_ok=True)
+    bad = [(n.get("NodeManagerAddress", "?"), host, why)
+           for n, (host, why) in zip(nodes, answers, strict=True) if why]
+    if bad:
+        listed = "; ".join(f"node {ip} ({host}) {why}" for ip, host, why in bad)
+        raise SweepError(
+            f"the runs folder {runs_dir} is not shared with every node of the cluster: "
+            f"{listed}. Trials write their run folders there, so mount one shared folder "
+            f"(e.g. NFS) at the same path on every node and pass it with --out (or "
+            f"SPARSE_LAB_RUNS); see the README's Sweeps section")
+
+
+def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | None = None,
+              log: Callable[[str], None] | None = None, allow_shipped: bool = False,
+              analyze: bool = True) -> dict[str, int]:
+    """Run every unfinished trial of `sweep` (those with no completed/failed record); returns
+    how many ended in each state. Starts a local Ray (shut down at the end) unless `address`
+    is given or Ray is already running in this process. Ctrl-C / SIGTERM stop the trials in
+    flight (their run folders keep their checkpoints) and record the sweep as stopped."""
+    import ray
+
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    todo = [t for t in sweep.trials if t.id not in finished_ids(sweep.path)]
+    skipped = len(sweep.trials) - len(todo)
+    if skipped:
+        say(f"{skipped} of {len(sweep.trials)} trials are already finished; running the "
+            f"other {len(todo)}")
+    counts: dict[str, int] = {}
+    if not todo:
+        write_table(sweep)
+        update_status(sweep.path, state="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        return counts
+    want = max_concurrent or (local_cpus() if not address else None)
+    t_start = time.perf_counter()
+    started_here = start_ray(address, num_cpus=local_cpus())
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        if threading_is_main():
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        total, smallest = cluster_cpus()
+        if address:
+            check_shared_storage(sweep.runs_dir)
+        concurrent = want or total
+        threads = threads_per_trial(concurrent, total, smallest)
+        say(f"Ray {'started' if started_here else 'joined'} in {time.perf_counter() - t_start:.1f}"
+            f" s: {total} CPUs; {concurrent} trials at a time, {threads} thread(s) each")
+        mark_running(sweep.path, address)
+        remote = ray.remote(max_retries=0)(run_trial).options(num_cpus=threads)
+        in_flight: dict[Any, Any] = {}
+        queue = list(todo)
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < concurrent:
+                    t = queue.pop(0)
+                    overrides = t.overrides(sweep.fixed, sweep.seed_keys)
+                    ref = remote.remote(sweep.spec.model, overrides,
+                                        str(sweep.runs_dir / t.run), threads,
+                                        command=f"sweep {sweep.name} trial {t.id}",
+                                        analyze=analyze, allow_shipped=allow_shipped)
+                    in_flight[ref] = t
+                    append_event(sweep.path, {"trial": t.id, "state": "running", "run": t.run})
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in ready:
+                    t = in_flight.pop(ref)
+                    try:
+                        out = ray.get(ref)
+                    except Exception as exc:  # the worker died, or Ray lost the task
+                        out = {"state": "failed", "error": f"the trial's Ray task failed: "
+                                                          f"{type(exc).__name__}: "
+                                                          f"{str(exc).splitlines()[0][:300]}"}
+                    state = out.get("state", "failed")
+                    if state == "stopped":  # never asked for here; keep it resumable
+                        state = "running"
+                    append_event(sweep.path, {"trial": t.id, "run": t.run, **out,
+                                              "state": state})
+                    write_table(sweep)
+                    counts[state] = counts.get(state, 0) + 1
+                    shown = ", ".join(f"{k}={v}" for k, v in t.settings.items())
+                    what = (f"failed: {out.get('error')}" if state == "failed" else
+                            f"{state} in {out.get('elapsed_s', 0):.1f} s")
+                    say(f"{t.id} ({shown}, seed {t.seed}) {what}  [{t.run}]")
+        except KeyboardInterrupt:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+            update_status(sweep.path, state="stopped",
+                          finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            say(f"stopped; finish it with: python -m sparse_models sweep --resume {sweep.path}")
+            raise
+        update_status(sweep.path, state="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        write_table(sweep)
+        return counts
+    except SweepError as exc:
+        update_status(sweep.path, state="failed", error=str(exc))
+        raise
+    finally:
+        if threading_is_main():
+            signal.signal(signal.SIGTERM, previous)
+        if started_here:
+            ray.shutdown()
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+__all__ = ["RunError", "SweepError", "check_shared_storage", "cluster_cpus", "local_cpus",
+           "run_sweep", "start_ray", "threads_per_trial"]
