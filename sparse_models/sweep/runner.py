@@ -160,10 +160,10 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
             check_shared_storage(sweep.runs_dir)
         concurrent = want or total
         threads = threads_per_trial(concurrent, total, smallest)
-        say(f"Ray {'started' if started_here else 'joined'} in {time.perf_counter() - t_start:.1f}"
+        say(f"Ray {'joined' if address else 'started' if started_here else 'in use'} in {time.perf_counter() - t_start:.1f}"
             f" s: {total} CPUs; {concurrent} trials at a time, {threads} thread(s) each")
         mark_running(sweep.path, address)
-        remote = ray.remote(max_retries=0)(run_trial).options(num_cpus=threads)
+        remote = ray.remote(max_retries=0)(trial_on_node).options(num_cpus=threads)
         in_flight: dict[Any, Any] = {}
         queue = list(todo)
         try:
@@ -215,6 +215,15 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
             signal.signal(signal.SIGTERM, previous)
         if started_here:
             ray.shutdown()
+
+
+def trial_on_node(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """`run_trial` in a Ray worker, recording which node ran it."""
+    import ray
+
+    out = run_trial(*args, **kwargs)
+    out["node"] = ray.get_runtime_context().get_node_id()
+    return out
 
 
 def threading_is_main() -> bool:

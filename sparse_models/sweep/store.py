@@ -172,7 +172,8 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
         rec = latest.get(t.id, {})
         row = {"trial": t.id, "run": t.run, "seed": t.seed, "state": rec.get("state", "pending"),
                **t.settings, "elapsed_s": rec.get("elapsed_s"), "health": rec.get("health"),
-               "error": rec.get("error"), "host": rec.get("host")}
+               "error": rec.get("error"), "host": rec.get("host"), "node": rec.get("node"),
+               "pid": rec.get("pid"), "train_s": rec.get("train_s")}
         result = rec.get("result")
         if isinstance(result, dict):
             row.update({k: v for k, v in result.items() if k not in row})

@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 
+# After a sweep is killed, its Ray workers notice within seconds that their node is gone and
+# exit; until then one may still hold its trial's run lock.
+WRITER_WAIT_S = 60.0
 RESULT_TYPES = (int, float, bool)  # the numbers a table or plot can use
 
 
@@ -39,6 +42,8 @@ def run_trial(model: str, overrides: dict[str, Any], run_dir: Path | str, thread
         config = build_run_config(model, {**overrides, "train.threads": threads},
                                   command=command)
         resume = (run_dir / CONFIG_FILE).exists()
+        if resume:
+            wait_for_writer(run_dir)
         if not resume:
             from ..data import check_data
 
@@ -69,3 +74,18 @@ def run_trial(model: str, overrides: dict[str, Any], run_dir: Path | str, thread
         out["error"] = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
     out["elapsed_s"] = time.perf_counter() - t0
     return out
+
+
+def wait_for_writer(run_dir: Path, timeout: float = WRITER_WAIT_S) -> None:
+    """Wait until no other process holds `run_dir`'s lock (RunError after `timeout`)."""
+    from ..training.runs import RunError, RunLock
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with RunLock(run_dir):
+                return
+        except RunError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
