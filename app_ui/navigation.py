@@ -31,6 +31,7 @@ PAGES = [
     st.Page("../pages/drsae.py", title="DrSAE", icon=":material/neurology:", url_path="drsae"),
     st.Page("../pages/conv.py", title="Convolutional", icon=":material/filter_center_focus:",
             url_path="conv"),
+    st.Page("../pages/sweep.py", title="Sweep", icon=":material/tune:", url_path="sweep"),
 ]
 
 page = st.navigation(PAGES)

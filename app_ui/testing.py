@@ -50,6 +50,7 @@ PAGES = [
     ("tree", "Tree"),
     ("drsae", "DrSAE"),
     ("conv", "Convolutional"),
+    ("sweep", "Sweep"),
 ]
 
 

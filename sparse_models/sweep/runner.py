@@ -170,10 +170,12 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
             while queue or in_flight:
                 while queue and len(in_flight) < concurrent:
                     t = queue.pop(0)
-                    overrides = t.overrides(sweep.fixed, sweep.seed_keys)
+                    overrides = {**t.overrides(sweep.fixed, sweep.seed_keys),
+                                 "train.threads": threads}
                     ref = remote.remote(sweep.spec.model, overrides,
                                         str(sweep.runs_dir / t.run), threads,
-                                        command=f"sweep {sweep.name} trial {t.id}",
+                                        command=train_command(sweep.spec.model, overrides,
+                                                              t.run, allow_shipped),
                                         analyze=analyze, allow_shipped=allow_shipped)
                     in_flight[ref] = t
                     append_event(sweep.path, {"trial": t.id, "state": "running", "run": t.run})
@@ -215,6 +217,18 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
             signal.signal(signal.SIGTERM, previous)
         if started_here:
             ray.shutdown()
+
+
+def train_command(model: str, overrides: dict[str, Any], run: str, shipped: bool) -> str:
+    """The single-run command that trains the same run as this trial (its config records it)."""
+    import json
+    import shlex
+
+    words = ["train", model]
+    for k, v in overrides.items():
+        words += ["--set", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
+    words += ["--name", run] + (["--shipped"] if shipped else [])
+    return "python -m sparse_models " + shlex.join(words)
 
 
 def trial_on_node(*args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ PAGES = {  # page file (relative to the main script) -> text a user sees on it w
     "../pages/tree.py": "Tree",
     "../pages/drsae.py": "DrSAE",
     "../pages/conv.py": "Convolutional",
+    "../pages/sweep.py": "Sweep",
 }
 
 

@@ -1,0 +1,95 @@
+"""AppTest of the Sweep page: the shipped sweep on first load, a bad definition in words, and a
+sweep launched from the page that runs in its own process (Ray workers, not the server)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app_ui.testing import open_app, private_runs
+from sparse_models.sweep import list_sweeps, read_sweep, trial_rows
+from sparse_models.sweep.store import sweep_state
+from sparse_models.training.runs import SHIPPED_DIR
+
+PAGE = "../pages/sweep.py"
+SHIPPED_SWEEP = "pool-lam"
+
+
+@pytest.fixture(scope="module")
+def empty_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with private_runs(tmp_path_factory.mktemp("runs")) as runs:
+        yield runs
+
+
+def texts(at) -> str:
+    parts = []
+    for kind in ("title", "markdown", "caption", "info", "success", "warning", "error"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts).replace("\\", "")  # markdown escapes, as the reader sees it
+
+
+def test_the_shipped_sweep_fills_the_page_on_first_load(empty_runs: Path) -> None:
+    at = open_app(PAGE, 60)
+    assert not at.exception
+    assert "Sweep" in [t.value for t in at.title]
+    picker = at.selectbox(key="sweep")
+    assert picker.value == SHIPPED_SWEEP
+    sweep = read_sweep(SHIPPED_DIR / ".sweeps" / SHIPPED_SWEEP)
+    table = at.dataframe[0].value
+    assert len(table) == len(sweep.trials) == 8
+    assert set(table["state"]) == {"completed"}
+    # the default plot: pinwheel density against the pool size, one line per λ
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "pinwheel_density against model.group.size" in spec["layout"]["title"]["text"]
+    lines = [t for t in spec["data"] if t.get("mode") == "lines+markers"]
+    assert len(lines) == 2 and all(len(t["x"]) == 2 for t in lines)
+    rows = trial_rows(sweep)
+    for trace in lines:  # each point is the mean over the two seeds of the trials' values
+        lam = float(trace["name"].split("= ")[1])
+        for x, y in zip(trace["x"], trace["y"], strict=True):
+            vals = [r["pinwheel_density"] for r in rows
+                    if r["model.group.size"] == x and r["model.lam"] == lam]
+            assert len(vals) == 2 and y == pytest.approx(sum(vals) / 2)
+
+
+def test_a_bad_definition_is_refused_in_words(empty_runs: Path) -> None:
+    at = open_app(PAGE, 60)
+    at.text_input(key="sweep_values_topographic_model.group.size").input("3,5")
+    at.text_input(key="sweep_values_topographic_model.lam").input("0.1,abc")
+    at.button(key="sweep_launch").click().run()
+    assert not at.exception
+    assert "Could not launch: trial t002 (model.group.size=3, model.lam=abc)" in texts(at)
+    assert "model.lam must be a number, got 'abc'" in texts(at)
+    assert list_sweeps([empty_runs]) == []  # nothing was made
+
+
+def test_a_sweep_launched_from_the_page_runs_in_the_background(empty_runs: Path) -> None:
+    at = open_app(PAGE, 60)
+    at.selectbox(key="sweep_key_topographic_1").select("(none)")
+    at.run()
+    at.text_input(key="sweep_values_topographic_model.group.size").input("3,5")
+    at.number_input(key="sweep_seeds").set_value(1)
+    at.number_input(key="sweep_steps_topographic").set_value(20)
+    at.text_area(key="sweep_fixed").input("data.n_patches=256\ntrain.batch_size=32\n"
+                                          "model.group.map_shape=[6,6]")
+    at.text_input(key="sweep_name").input("from-page")
+    at.button(key="sweep_launch").click().run()
+    assert not at.exception
+    assert "Sweep from-page started in the background" in texts(at)
+    folder = empty_runs / ".sweeps" / "from-page"
+    deadline = time.monotonic() + 180
+    while sweep_state(folder) in ("created", "running") and time.monotonic() < deadline:
+        time.sleep(1)
+    log = (folder / "sweep.log").read_text()
+    assert sweep_state(folder) == "finished", log
+    rows = trial_rows(read_sweep(folder))
+    assert [r["state"] for r in rows] == ["completed", "completed"], log
+    assert all(r["pid"] != __import__("os").getpid() for r in rows)  # not in this process
+    at = open_app(PAGE, 60, sweep="from-page")
+    assert not at.exception
+    assert "2 / 2 trials finished" in "\n".join(str(p.proto.text) for p in at.get("progress"))
+    assert len(at.dataframe[0].value) == 2
