@@ -1,0 +1,143 @@
+"""`python -m sparse_models bench sweep`: what running trials on Ray costs and gains, in one run.
+
+The same 8 tiny trials (a small topographic map: 8 values of λ, each its own run, trained and
+analysed by `sweep.trial.run_trial`, the code a sweep's worker runs) are run
+
+(a) one after another in a plain loop in this process, one CPU thread each, and
+(b) as a sweep on a local Ray with 2 workers (2 trials at a time, one thread each).
+
+Printed: both wall times; Ray's start-up (paid once per sweep, shown apart); the per-trial
+overhead of (b), that is (wall × workers − the trials' own time inside the workers) / trials,
+which counts the scheduling, each worker's first import of torch, result passing, the trial
+log's writes and any slot left idle at the end; and the speed-up (a) / (b), with and without
+Ray's start-up. Targets: overhead ≤ 1 s per trial, speed-up ≥ 1.6× on 2 cores. Timings depend
+on what else the machine runs: the load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGETS = {"overhead_s": 1.0, "speedup": 1.6}
+N_TRIALS = 8
+WORKERS = 2
+TINY = {"data.n_patches": 2000, "train.batch_size": 64, "train.steps": 300,
+        "model.group.map_shape": [8, 8], "model.group.size": 3, "train.snapshot_every": 100,
+        "train.log_every": 10}
+QUICK = {**TINY, "train.steps": 30, "data.n_patches": 256}
+LAMBDAS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
+
+
+def _load() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
+                runs_root: Path | None = None) -> dict[str, Any]:
+    """Run the trials both ways; returns the figures (seconds) and the load averages."""
+    import ray
+    import torch
+
+    from .sweep import SweepSpec, create_sweep, expand, read_sweep, trial_rows
+    from .sweep.runner import run_sweep, start_ray
+    from .sweep.store import sweeps_dir
+    from .sweep.trial import run_trial
+
+    fixed = QUICK if quick else TINY
+    lams = (LAMBDAS * math.ceil(n_trials / len(LAMBDAS)))[:n_trials]
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-", dir=runs_root) as tmp:
+        root = Path(tmp)
+        load_before = _load()
+        # (a) the plain loop
+        loop_times = []
+        threads_before = torch.get_num_threads()
+        t0 = time.perf_counter()
+        try:
+            for i, lam in enumerate(lams):
+                out = run_trial("topographic", {**fixed, "model.lam": lam, "train.seed": i},
+                                root / "loop" / f"t{i:03d}", threads=1)
+                if out["state"] != "completed":
+                    raise RuntimeError(f"a loop trial failed: {out.get('error')}")
+                loop_times.append(out["elapsed_s"])
+            loop_s = time.perf_counter() - t0
+        finally:
+            torch.set_num_threads(threads_before)
+        # (b) the same trials as a sweep on Ray
+        spec = SweepSpec("topographic", grid={"model.lam": sorted(set(lams))}, fixed=fixed)
+        trials, fixed_c, keys = expand(spec, "bench", max_trials=None)
+        # the same seeds as the loop: trial i is λ_i with seed i
+        trials = [t.__class__(id=t.id, settings=t.settings, seed=i, run=t.run)
+                  for i, t in enumerate(trials)]
+        runs = root / "sweep"
+        sweep = create_sweep(sweeps_dir(runs), "bench", spec, trials, fixed_c,
+                             ("train.seed",), runs)
+        t0 = time.perf_counter()
+        started = start_ray(None, num_cpus=WORKERS)
+        ray_start_s = time.perf_counter() - t0
+        try:
+            t0 = time.perf_counter()
+            counts = run_sweep(read_sweep(sweep.path), max_concurrent=WORKERS,
+                               log=lambda _: None)
+            sweep_s = time.perf_counter() - t0
+        finally:
+            if started:
+                ray.shutdown()
+        rows = trial_rows(read_sweep(sweep.path))
+        if counts.get("completed", 0) != len(trials):
+            raise RuntimeError(f"sweep trials did not all complete: {counts}; "
+                               f"{[r.get('error') for r in rows if r.get('error')]}")
+        in_worker = [float(r["elapsed_s"]) for r in rows]
+    overhead = (sweep_s * WORKERS - sum(in_worker)) / len(in_worker)
+    return {"n_trials": len(lams), "workers": WORKERS, "loop_s": loop_s, "sweep_s": sweep_s,
+            "ray_start_s": ray_start_s, "loop_trial_s": loop_times, "worker_trial_s": in_worker,
+            "overhead_s": overhead, "speedup": loop_s / sweep_s,
+            "speedup_with_start": loop_s / (sweep_s + ray_start_s),
+            "load_before": load_before, "load_after": _load(), "quick": quick,
+            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count()}
+
+
+def verdicts(r: dict[str, Any]) -> dict[str, bool]:
+    def ok(v: Any, good: Any) -> bool:
+        return isinstance(v, int | float) and math.isfinite(v) and good(v)
+
+    return {"overhead_s": ok(r.get("overhead_s"), lambda v: v <= TARGETS["overhead_s"]),
+            "speedup": ok(r.get("speedup"), lambda v: v >= TARGETS["speedup"])}
+
+
+def format_sweep_bench(r: dict[str, Any]) -> list[str]:
+    v = verdicts(r)
+
+    def mark(ok: bool) -> str:
+        return "✔" if ok else "✘"
+
+    n = r["n_trials"]
+    lines = [f"Sweep benchmark: {n} tiny topographic trials{' (quick)' if r['quick'] else ''}, "
+             f"{r['cores']} cores, load average {r['load_before']} before",
+             f"  (a) plain loop, one after another       {r['loop_s']:7.1f} s  "
+             f"(mean {sum(r['loop_trial_s']) / n:.2f} s per trial)",
+             f"  (b) sweep on Ray, {r['workers']} workers              {r['sweep_s']:7.1f} s  "
+             f"(mean {sum(r['worker_trial_s']) / n:.2f} s per trial inside a worker)",
+             f"      Ray start-up, once per sweep         {r['ray_start_s']:7.1f} s",
+             f"  Ray overhead per trial                   {r['overhead_s']:7.2f} s  "
+             f"{mark(v['overhead_s'])} target ≤ {TARGETS['overhead_s']:g} s",
+             f"  speed-up (a) / (b)                       {r['speedup']:7.2f} ×  "
+             f"{mark(v['speedup'])} target ≥ {TARGETS['speedup']:g} ×",
+             f"  speed-up counting Ray's start-up         {r['speedup_with_start']:7.2f} ×",
+             f"  load average after: {r['load_after']}",
+             f"targets met: {sum(v.values())} of {len(v)}"]
+    return lines
+
+
+def run_sweep_bench(quick: bool = False) -> dict[str, Any]:
+    r = bench_sweep(quick=quick)
+    print("\n".join(format_sweep_bench(r)), flush=True)
+    return r
