@@ -151,3 +151,42 @@ def test_a_tuned_threshold_is_never_worse_than_the_plain_one():
     for k in ("ista", "fista"):
         assert tuned[k].shape == (10,) and (tuned[k] <= plain[k] * (1 + 1e-6)).all(), k
         assert set(tuned[f"{k}_scale"]) <= {0.5, 1.0, 2.0}
+
+
+def test_shifts_move_each_image_and_keep_its_norm():
+    m = build_model("lista", {**TINY, "augment_shift": 1})
+    x = torch.zeros(2, 64)
+    x[0, 3 * 8 + 4] = 2.0  # one pixel at (3, 4)
+    x[1] = torch.rand(64, generator=torch.Generator().manual_seed(0))
+    xs = m.shifts(x)
+    assert xs.shape == (9, 2, 64)
+    assert torch.equal(xs[4], x)  # (dy, dx) = (0, 0)
+    moved = [divmod(int(v), 8) for v in xs[:, 0].argmax(-1)]
+    assert moved == [(3 + dy, 4 + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    torch.testing.assert_close(xs.norm(dim=2), x.norm(dim=1).expand(9, 2))
+
+
+def test_remembered_optimal_codes_are_the_solvers_and_follow_the_dictionary():
+    m = build_model("lista", {**TINY, "target_iter": 2000, "target_tol": 1e-9})
+    x = _digits(30)
+    first = m.optimal_codes(x[:20])
+    both = m.optimal_codes(x)  # 20 remembered, 10 new
+    ref = fista_solve(x, m.D.detach(), 0.05, 2000, tol=1e-9)[0]
+    torch.testing.assert_close(both, ref, atol=1e-5, rtol=1e-4)
+    assert torch.equal(both[:20], first)
+    with torch.no_grad():  # another dictionary (e.g. weights loaded): solved again
+        m.D.mul_(0.5)
+    ref2 = fista_solve(x, m.D.detach(), 0.05, 2000, tol=1e-9)[0]
+    torch.testing.assert_close(m.optimal_codes(x), ref2, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("half", [0, 4])
+def test_the_learning_rate_halves_every_half_life(half):
+    m = build_model("lista", {**TINY, "lr_half_life": half})
+    opt = make_optimizer(m, TrainConfig(lr=1e-3))
+    x = _digits(40)
+    for _ in range(9):
+        m.train_step(x, None, opt)
+    # the rate of the last step taken (step 9, after 8 before it)
+    want = 1e-3 * 0.5 ** (8 / half) if half else 1e-3
+    assert all(abs(g["lr"] - want) < 1e-12 for g in opt.param_groups)
