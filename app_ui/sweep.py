@@ -46,6 +46,17 @@ def sweeps() -> list[SweepInfo]:
     return list_sweeps([default_runs_dir()]) + list_sweeps([SHIPPED_DIR])
 
 
+def state_of(path: Path) -> str:
+    """The sweep's state, with 'starting' for one this server has just launched whose process
+    has not yet said it runs."""
+    state = sweep_state(path)
+    proc = _launched().get(str(path))
+    if state in ("created", "stopped", "interrupted", "failed") and proc is not None \
+            and proc.poll() is None:
+        return "starting"
+    return state
+
+
 def sweepable_keys(sections: dict[str, dict[str, Any]]) -> list[str]:
     """`section.key` of every setting with a single value (number, yes/no, word or shape)."""
     out: list[str] = []

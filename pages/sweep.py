@@ -112,22 +112,31 @@ def picker_ui(infos: list) -> object | None:
 
 
 def describe(info) -> str:
-    done = info.counts.get("completed", 0) + info.counts.get("failed", 0)
+    """The picker's label: fixed for a sweep (its progress is drawn below, and a label that
+    changed while the sweep ran would not be redrawn in the open list)."""
     where = "shipped example" if info.shipped else "yours"
-    return f"{info.name} · {info.model} · {done}/{info.n_trials} trials · {info.state} · {where}"
+    return f"{info.name} · {info.model} · {info.n_trials} trials · {where}"
 
 
 def progress_ui(info) -> None:
     """State, a progress bar and the running trials' steps; refreshed while it runs."""
 
-    @st.fragment(run_every=2.0 if info.state == "running" else None)
+    first = sw.state_of(info.path)
+
+    @st.fragment(run_every=2.0 if first in ("running", "starting") else None)
     def _progress() -> None:
         sweep = read_sweep(info.path)
         rows = trial_rows(sweep)
-        state = sw.sweep_state(info.path)
+        state = sw.state_of(info.path)
         counts = {s: sum(r["state"] == s for r in rows) for s in
                   ("completed", "failed", "running", "pending")}
         done = counts["completed"] + counts["failed"]
+        seen_key = f"_sweep_done_{info.name}"
+        if st.session_state.get(seen_key, done) != done or (first != state
+                                                             and state != "starting"):
+            st.session_state[seen_key] = done
+            st.rerun(scope="app")  # a trial finished: redraw the results and the table
+        st.session_state[seen_key] = done
         st.progress(done / max(1, len(rows)),
                     text=f"**{done} / {len(rows)} trials finished** ({counts['completed']} "
                          f"completed, {counts['failed']} failed, {counts['running']} running, "
@@ -139,12 +148,14 @@ def progress_ui(info) -> None:
                 st.progress(min(1.0, step / total) if total else 0.0,
                             text=plain(f"{r['trial']} ({settings}, seed {r['seed']}): step "
                                        f"{step} / {total}"))
+        if state == "starting":
+            st.caption("Starting Ray and the sweep's process…")
         if state == "running" and not info.shipped:
             if st.button("Stop the sweep", key="sweep_stop"):
                 st.session_state[MSG] = ("info", sw.stop(info.path))
                 time.sleep(0.5)
                 st.rerun()
-        elif state != "running" and done < len(rows) and not info.shipped:
+        elif state not in ("running", "starting") and done < len(rows) and not info.shipped:
             st.caption(f"The sweep is {state} with {len(rows) - done} trials unfinished.")
             if st.button("Resume it (runs only the unfinished trials)", key="sweep_resume"):
                 sw.start_process(info.path, int(st.session_state.get("sweep_concurrent", 2)))
@@ -154,9 +165,6 @@ def progress_ui(info) -> None:
             if tail:
                 with st.expander("The sweep's output"):
                     st.code(tail, language=None)
-        if info.state == "running" and state != "running":
-            st.rerun(scope="app")  # finished: draw the results
-
     _progress()
 
 
@@ -169,7 +177,7 @@ def table_ui(sweep, rows: list[dict], results: list[str]) -> list[dict]:
             "run"]
     data = [{c: (json.dumps(r.get(c)) if isinstance(r.get(c), list) else r.get(c))
              for c in cols} for r in rows]
-    event = st.dataframe(data, key="sweep_table", on_select="rerun", selection_mode="multi-row",
+    event = st.dataframe(data, key=f"sweep_table_{sweep.name}", on_select="rerun", selection_mode="multi-row",
                          hide_index=True, column_config={
                              "elapsed_s": st.column_config.NumberColumn("time (s)",
                                                                         format="%.1f")})
@@ -224,6 +232,12 @@ def plot_ui(sweep, rows: list[dict], results: list[str]) -> None:
             st.info(f"No completed trial has a {y} value.")
             return
         st.plotly_chart(sweep_scatter_figure(points, trials, x, y, by, ref), key="sweep_fig")
+        if y == "pinwheel_density" and any(
+                isinstance(r.get("column_spacing"), int | float) and r["column_spacing"]
+                >= min(r.get("map_rows") or 0, r.get("map_cols") or 0) for r in done):
+            st.caption("On some of these maps the column spacing Λ is as wide as the map "
+                       "itself: their density is a count of pinwheels over one Λ², not a "
+                       "measure over many periods (a map a few Λ wide gives one).")
         pooled = [k for k in sweep.keys if k not in (x, by)]
         st.caption("Each point: the mean over " + ("the seeds" + (
             f" and over {', '.join(pooled)}" if pooled else "")) + "; bars: ± one s.d.; faint "

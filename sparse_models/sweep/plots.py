@@ -51,6 +51,9 @@ def sweep_scatter_figure(points: Sequence[dict[str, Any]], trials: Sequence[dict
             name=name, customdata=[[p["sd"], p["n"]] for p in ps],
             hovertemplate=("%{x}: %{y:.4g} ± %{customdata[0]:.2g} (n = %{customdata[1]})"
                            "<extra>" + name + "</extra>")))
+    xs = sorted({_axis_value(p["x"]) for p in points}, key=str)
+    if len(xs) <= 12 and all(isinstance(v, int | float) for v in xs):
+        fig.update_xaxes(tickvals=sorted(xs))  # the swept values, not ticks in between
     if reference is not None:
         fig.add_hline(y=reference[0], line_dash="dot", line_color="grey",
                       annotation_text=reference[1], annotation_position="top left")
