@@ -278,6 +278,10 @@ def cmd_sweep(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise CLIError(f"--max-concurrent must be at least 1, got {args.max_concurrent}")
+    if args.address:
+        from .sweep.runner import check_reachable
+
+        check_reachable(args.address)  # in seconds, before a sweep folder is made
     if args.resume is not None:
         if args.model or args.grid or args.random or args.overrides or args.samples \
                 or args.seeds != 1 or args.name:

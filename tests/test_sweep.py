@@ -119,6 +119,18 @@ def test_bad_definitions_are_refused_in_words(args: list[str], message: str, tmp
     assert not (tmp_path / ".sweeps" / "bad").exists()  # nothing made
 
 
+def test_an_unreachable_cluster_is_refused_in_seconds(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    port = _free_port()  # nothing listens there
+    t0 = time.monotonic()
+    code = cli_main(["sweep", "topographic", "--grid", "lam=0.1,0.2", "--out", str(tmp_path),
+                     "--name", "far", "--address", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - t0 < 30
+    assert f"cannot reach a Ray cluster at 127.0.0.1:{port}" in err and "ray start --head" in err
+    assert not (tmp_path / ".sweeps").exists()
+
+
 def test_more_trials_than_the_limit_run_with_yes() -> None:
     spec = SweepSpec("topographic", grid={"lam": [0.1, 0.2, 0.3]}, seeds=3,
                      fixed={k: v for k, v in TINY.items()})

@@ -56,6 +56,8 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
         return False
     common: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR",
                               "log_to_driver": False, "configure_logging": True}
+    if address:
+        check_reachable(address)
     try:
         if address:
             # The code goes with the job, so nodes need only the requirements installed.
@@ -69,6 +71,23 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise SweepError(f"could not start or reach {where}: {exc}") from None
     return True
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT that nothing answers on fails in seconds, in words (Ray itself would retry
+    for minutes)."""
+    if "://" in address or ":" not in address:
+        return  # ray://, auto: Ray's own handling
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except ValueError:
+        raise SweepError(f"--address must be HOST:PORT, got {address!r}") from None
+    except OSError as exc:
+        raise SweepError(f"cannot reach a Ray cluster at {address}: "
+                         f"{exc.strerror or exc}; is `ray start --head --port {port}` running "
+                         f"on {host}, and can this machine reach that port?") from None
 
 
 def cluster_cpus() -> tuple[int, int]:
