@@ -228,7 +228,9 @@ def lista_rows(teacher: Path, folder: Path, t_values: tuple[int, ...] = LISTA_T,
     for T in t_values:
         over = {**SUBSET, **(overrides or {}), "model.teacher": str(teacher), "model.n_iter": T,
                 "train.snapshot_every": 0}
+        t0 = time.perf_counter()
         run = load_run(_train_run("lista", over, folder, f"lista-t{T}"))
+        wall = time.perf_counter() - t0
         m = run.model
         if curves is None:
             ds = load_dataset(run.config.data)
@@ -249,7 +251,7 @@ def lista_rows(teacher: Path, folder: Path, t_values: tuple[int, ...] = LISTA_T,
             "tuned_fista_error_at_T": float(tuned["fista"][T - 1]),
             "tuned_fista_scale_at_T": float(tuned["fista_scale"][T - 1]),
             "max_iters": n_iter, "tuned_max_iters": len(tuned["fista"]),
-            "steps": run.config.train.steps,
+            "steps": run.config.train.steps, "train_s": wall,
         })
     return rows
 
@@ -342,9 +344,11 @@ def format_drsae_bench(res: dict[str, Any]) -> list[str]:
                  f"{_num(tm['epoch_s']):.2f} s  target ≤ {TARGETS['epoch_s']:g} s "
                  f"{_mark(ok['epoch_s'])}")
     lines.append(f"  LISTA on the teacher {res['teacher']} (relative code error on 1,000 test "
-                 f"images; iterations to reach LISTA's error; > N: not within N)")
+                 f"images; iterations to reach LISTA's error; > N: not within N; training "
+                 f"steps and seconds)")
     lines.append(f"    {'T':>2}  {'LISTA':>9}  {'FISTA@T':>9}  {'tunedFISTA@T':>12}  "
-                 f"{'ISTA its':>8}  {'FISTA its':>9}  {'tuned its':>9}  target FISTA its")
+                 f"{'ISTA its':>8}  {'FISTA its':>9}  {'tuned its':>9}  {'trained':>13}  "
+                 f"target FISTA its")
     for row in res["lista"]:
         T = row["T"]
 
@@ -356,6 +360,7 @@ def format_drsae_bench(res: dict[str, Any]) -> list[str]:
                      f"{its(row['ista_iters'], row['max_iters']):>8}  "
                      f"{its(row['fista_iters'], row['max_iters']):>9}  "
                      f"{its(row['tuned_fista_iters'], row['tuned_max_iters']):>9}  "
+                     f"{str(row['steps']) + ', ' + format(row['train_s'], '.0f') + ' s':>13}  "
                      f"≥ {TARGETS['lista_factor'] * T:g} {_mark(ok[f'lista_t{T}'])}")
     lines.append(f"  targets met: {sum(ok.values())} of {len(ok)}")
     return lines

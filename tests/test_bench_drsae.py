@@ -60,6 +60,7 @@ def test_numbers_are_consistent(res):
     assert [r["T"] for r in rows] == [1, 2]
     for r in rows:
         assert r["lista_error"] >= 0
+        assert r["steps"] == TINY_LISTA["train.steps"] and r["train_s"] > 0
         for k in ("ista_iters", "fista_iters", "tuned_fista_iters"):
             n = r[k]
             assert n is None or 1 <= n <= r["max_iters"]
