@@ -16,6 +16,11 @@ M x: the locally connected layer, `unfold` the image into (B, r², L) patches an
 position's patch with that position's (K, r²) weights in one batched product;
 Dz: its transpose, each unit's decoder filter put back at its position and summed (`fold`);
 decoder filters are renormalised to unit length after each step.
+With `smooth_retinotopy` the fields of a block are shifted inside their position by their place
+in the block (round(i·s/a) px, `block_offsets`), so a field moves s/a pixels per step on the map
+everywhere, as receptive fields drift smoothly across cortex, instead of a block's units all
+looking at one place; each position then holds (r + s − 1)-pixel windows, each unit's weights
+kept on its own field by a mask.
 Pools P_j are overlapping `pool_size × pool_size` neighbourhoods of the unit map (units and
 positions together) every `pool_stride` units, with Gaussian weights w_i of width `pool_sigma`,
 wrapping around only when `pool_wrap`: the same windows as a `GroupSpec` neighbourhood on that
@@ -50,8 +55,15 @@ DENSE_POOLS = 4_000_000  # `pools()` materialises the (pools × units) matrix up
 
 
 def sheet_shape(side: tuple[int, int], r: int, s: int) -> tuple[int, int]:
-    """Positions (rows, cols) of r×r receptive fields every s pixels on an (H, W) image."""
+    """Positions (rows, cols) of r×r windows every s pixels on an (H, W) image."""
     return (side[0] - r) // s + 1, (side[1] - r) // s + 1
+
+
+def block_offsets(a: int, s: int) -> list[int]:
+    """Where the fields of a block's a rows (or columns) of units sit inside their position's
+    window, in pixels: round(i·s/a), so that walking across the map moves the field s/a pixels a
+    step, the same inside a block as from one block to the next."""
+    return [int(round(i * s / a)) for i in range(a)]
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,12 @@ class SheetConfig:
         help="Keep only the pixels within the disc inscribed in each r×r field. A square field's "
              "edges favour horizontal and vertical filters; a round one treats every "
              "orientation alike.")
+    smooth_retinotopy: bool = setting(
+        False, label="Smooth retinotopy", shape=True,
+        help="Shift each unit's field inside its position by its place in the block "
+             "(round(i·stride/a) px), so fields move smoothly across the whole map instead of "
+             "jumping from one block to the next; each position then looks through a window "
+             "stride − 1 px larger than the field.")
     eps: float = setting(1e-4, label="ε inside each pool's square root", min=1e-12, max=1.0)
     seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
@@ -108,9 +126,15 @@ class SheetConfig:
               f"images of {h}×{w} px are too small for a sheet: at least {MIN_SIDE}×{MIN_SIDE} px")
         check(r <= min(h, w),
               f"the receptive field ({r}×{r} px) is larger than the {h}×{w} image")
-        rows, cols = sheet_shape((h, w), r, s)
+        win = self.window
+        check(win <= min(h, w),
+              f"with smooth retinotopy each position looks through a {win}×{win} px window "
+              f"(the {r} px field and its shifts of up to {win - r} px), larger than the "
+              f"{h}×{w} image: lower the field or the stride")
+        rows, cols = sheet_shape((h, w), win, s)
+        what = f"{r}×{r} receptive fields" if win == r else f"{win}×{win} px windows"
         check(min(rows, cols) >= 2,
-              f"a stride of {s} px leaves {rows}×{cols} position(s) for {r}×{r} receptive fields "
+              f"a stride of {s} px leaves {rows}×{cols} position(s) for {what} "
               f"on a {h}×{w} image; a sheet needs at least 2×2: lower the stride or the field")
         n = rows * cols * self.per_position
         check(n <= MAX_UNITS,
@@ -127,7 +151,23 @@ class SheetConfig:
     @property
     def sheet(self) -> tuple[int, int]:
         """(rows, cols) positions."""
-        return sheet_shape(tuple(self.input_shape), self.receptive_field, self.stride)
+        return sheet_shape(tuple(self.input_shape), self.window, self.stride)
+
+    @property
+    def offsets(self) -> tuple[list[int], list[int]]:
+        """Each block row's and column's shift of the field inside the window, in pixels (all 0
+        without smooth retinotopy)."""
+        a, b = self.block
+        if not self.smooth_retinotopy:
+            return [0] * a, [0] * b
+        return block_offsets(a, self.stride), block_offsets(b, self.stride)
+
+    @property
+    def window(self) -> int:
+        """Side of the square of image each position's units look through: the field, plus the
+        largest shift of a field inside it."""
+        rows_off, cols_off = self.offsets
+        return self.receptive_field + max(rows_off + cols_off)
 
     @property
     def block(self) -> tuple[int, int]:
@@ -179,11 +219,16 @@ class Sheet(SparseModel):
     def __init__(self, config: SheetConfig) -> None:
         super().__init__(config)
         rows, cols = config.sheet
-        L, K, r = rows * cols, config.per_position, config.receptive_field
+        L, K, r = rows * cols, config.per_position, config.window
         g = torch.Generator().manual_seed(config.seed)
-        self.register_buffer("aperture", torch.from_numpy(_aperture(config)))  # (r²,) 0/1
+        field = _aperture(config)  # (r², ) 0/1: the pixels of one field
+        self.register_buffer("aperture", torch.from_numpy(field))
+        # (K, w²) 0/1: each of a position's units' field in its window (the field itself
+        # without smooth retinotopy)
+        self.register_buffer("masks", torch.from_numpy(_unit_masks(config, field)),
+                             persistent=False)
         self.register_buffer("_pixels", field_pixels(config), persistent=False)  # (L, r²)
-        D = torch.randn(L, K, r * r, generator=g) * self.aperture
+        D = torch.randn(L, K, r * r, generator=g) * self.masks
         self.D = nn.Parameter(D / D.norm(dim=-1, keepdim=True))  # (L, K, r²) decoder filters
         self.M = nn.Parameter(self.D.detach().clone())  # (L, K, r²) encoder, starts tied
         self.constrain()  # the aperture, zero mean and unit length from the start
@@ -218,7 +263,7 @@ class Sheet(SparseModel):
     def local(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         """Each position's patch against its own filters: (B, H·W), (L, K, r²) -> (B, N)."""
         c = self.config
-        patches = F.unfold(self._image(x), c.receptive_field, stride=c.stride)  # (B, r², L)
+        patches = F.unfold(self._image(x), c.window, stride=c.stride)  # (B, w², L)
         if W.shape[1] == 1:  # one unit per position: a product and a sum beat L tiny matmuls
             return self._to_map((patches * W[:, 0].T).sum(1).unsqueeze(-1))
         # one batched product over positions; contiguous operands keep it a single BLAS call
@@ -234,7 +279,7 @@ class Sheet(SparseModel):
             patches = zl[:, :, 0].unsqueeze(1) * W[:, 0].T  # (B, r², L)
         else:
             patches = torch.bmm(zl.transpose(0, 1).contiguous(), W).permute(1, 2, 0)
-        img = F.fold(patches, tuple(c.input_shape), c.receptive_field, stride=c.stride)
+        img = F.fold(patches, tuple(c.input_shape), c.window, stride=c.stride)
         return img.reshape(z.shape[0], -1)
 
     # --- the model ---------------------------------------------------------------------------
@@ -356,11 +401,11 @@ class Sheet(SparseModel):
 
     @torch.no_grad()
     def constrain(self) -> None:
-        ap = self.aperture
+        ap = self.masks
         for W in (self.D, self.M):
             W.mul_(ap)
             if self.config.zero_mean:  # mean over the aperture's pixels only
-                W.sub_(ap * (W.sum(dim=-1, keepdim=True) / ap.sum()))
+                W.sub_(ap * (W.sum(dim=-1, keepdim=True) / ap.sum(dim=-1, keepdim=True)))
         self.D.div_(self.D.norm(dim=-1, keepdim=True).clamp_min(1e-12))
 
     # --- what it declares --------------------------------------------------------------------
@@ -387,14 +432,15 @@ class Sheet(SparseModel):
     def layout(self) -> Layout:
         c = self.config
         return Layout("sheet", c.sheet, wrap=c.pool_wrap, per_position=c.per_position,
-                      stride_px=c.stride, field_px=c.receptive_field)
+                      stride_px=c.stride, field_px=c.window)
 
     @classmethod
     def summarize_config(cls, config: SheetConfig) -> str:
         (rows, cols), (mr, mc) = config.sheet, config.unit_map
         r = config.receptive_field
+        smooth = ", smooth retinotopy" if config.smooth_retinotopy else ""
         return (f"{rows}×{cols} positions × {config.per_position} = {mr}×{mc} map, {r}×{r} fields "
-                f"every {config.stride} px, {config.pool_size}×{config.pool_size} pools, "
+                f"every {config.stride} px{smooth}, {config.pool_size}×{config.pool_size} pools, "
                 f"λ={config.lam:g}")
 
     @property
@@ -410,9 +456,10 @@ class Sheet(SparseModel):
         return torch.from_numpy(self.config.map_pools().pool_matrix())
 
     def filters(self, kind: str = "decoder") -> torch.Tensor:
-        """Each unit's r×r receptive field (N, 1, r, r), in unit-map order (the layout's)."""
+        """Each unit's window (N, 1, w, w), in unit-map order (the layout's): its r×r field,
+        shifted inside the window with smooth retinotopy (w = r otherwise)."""
         self.check_filter_kind(kind)
-        r = self.config.receptive_field
+        r = self.config.window
         (rows, cols), (a, b) = self.config.sheet, self.config.block
         W = (self.D if kind == "decoder" else self.M).detach().cpu()  # (L, K, r²)
         W = W.reshape(rows, cols, a, b, r * r).permute(0, 2, 1, 3, 4)  # unit-map order
@@ -420,10 +467,10 @@ class Sheet(SparseModel):
 
 
 def field_pixels(config: SheetConfig) -> torch.Tensor:
-    """(L, r²) long: where each position's r×r field pixels lie in the flattened (H, W) image,
+    """(L, w²) long: where each position's w×w window pixels lie in the flattened (H, W) image,
     positions and pixels row-major (`F.unfold`'s order): image.flatten()[field_pixels] are the
     patches, `index_add_` at them is `F.fold`."""
-    (rows, cols), r, s, w = config.sheet, config.receptive_field, config.stride, config.input_shape[1]
+    (rows, cols), r, s, w = config.sheet, config.window, config.stride, config.input_shape[1]
     top = (torch.arange(rows) * s * w).view(-1, 1, 1) + (torch.arange(cols) * s).view(1, -1, 1)
     inner = (torch.arange(r) * w).view(-1, 1) + torch.arange(r).view(1, -1)
     return (top + inner.flatten()).view(rows * cols, r * r)
@@ -473,6 +520,19 @@ def _aperture(config: SheetConfig) -> np.ndarray:
     c = (r - 1) / 2.0
     yy, xx = np.mgrid[0:r, 0:r]
     return ((yy - c) ** 2 + (xx - c) ** 2 <= (r / 2.0) ** 2).astype(np.float32).ravel()
+
+
+def _unit_masks(config: SheetConfig, field: np.ndarray) -> np.ndarray:
+    """(K, w²) float32: the field (r², `_aperture`) of each of a position's K units placed in
+    the w×w window at the unit's shift (`SheetConfig.offsets`)."""
+    r, w = config.receptive_field, config.window
+    field = field.reshape(r, r)
+    rows_off, cols_off = config.offsets
+    out = np.zeros((len(rows_off), len(cols_off), w, w), dtype=np.float32)
+    for i, dy in enumerate(rows_off):
+        for j, dx in enumerate(cols_off):
+            out[i, j, dy:dy + r, dx:dx + r] = field
+    return out.reshape(len(rows_off) * len(cols_off), w * w)
 
 
 def _window_matrices(config: SheetConfig) -> tuple[np.ndarray, np.ndarray]:

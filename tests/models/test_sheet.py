@@ -99,12 +99,26 @@ def test_field_pixels_cut_unfolds_patches_and_adding_at_them_is_fold(shape, r, s
     torch.testing.assert_close(got, img - 0.5 * folded)
 
 
+def field_support(c: SheetConfig) -> torch.Tensor:
+    """(K, w²): 1 on each of a position's units' square r×r field inside its window."""
+    r, w = c.receptive_field, c.window
+    rows_off, cols_off = c.offsets
+    out = torch.zeros(len(rows_off), len(cols_off), w, w)
+    for i, dy in enumerate(rows_off):
+        for j, dx in enumerate(cols_off):
+            out[i, j, dy:dy + r, dx:dx + r] = 1
+    return out.reshape(-1, w * w)
+
+
 def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The sheet's loss written out the slow way, position by position: each position's patch
-    sliced from the image, its units' codes put into their cells of the unit map one by one,
-    the reconstruction summed patch by patch, the penalty through the dense pool matrix."""
+    """The sheet's loss written out the slow way, unit by unit: each unit's own r×r field sliced
+    from the image where its position and its shift in the block put it, its weights cut from
+    its window at that shift, its code put into its cell of the unit map, the reconstruction
+    summed field by field, the penalty through the dense pool matrix."""
     c = m.config
     (H, W), r, s, (rows, cols), (a, b) = c.input_shape, c.receptive_field, c.stride, c.sheet, c.block
+    w = c.window
+    rows_off, cols_off = c.offsets
     B = x.shape[0]
     img = x.reshape(B, H, W)
     t = m.b.abs().reshape(rows, a, cols, b)
@@ -114,18 +128,21 @@ def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     for i in range(rows):
         for j in range(cols):
             pos = i * cols + j
-            u = img[:, i * s:i * s + r, j * s:j * s + r].reshape(B, r * r) @ m.M[pos].T  # (B, K)
-            units = []
             for k in range(c.per_position):
                 al, be = divmod(k, b)
+                top, left = i * s + rows_off[al], j * s + cols_off[be]
+                enc = m.M[pos, k].reshape(w, w)[rows_off[al]:rows_off[al] + r,
+                                                 cols_off[be]:cols_off[be] + r]
+                dec = m.D[pos, k].reshape(w, w)[rows_off[al]:rows_off[al] + r,
+                                                 cols_off[be]:cols_off[be] + r]
+                u = img[:, top:top + r, left:left + r].reshape(B, r * r) @ enc.reshape(-1)
                 thr = t[i, al, j, be]
-                v = torch.relu(u[:, k] - thr) if c.encoder == "relu" else \
-                    torch.sign(u[:, k]) * torch.relu(u[:, k].abs() - thr)
+                v = torch.relu(u - thr) if c.encoder == "relu" else \
+                    torch.sign(u) * torch.relu(u.abs() - thr)
                 zk = g[i, al, j, be] * v
                 zmap[i * a + al][j * b + be] = zk
-                units.append(zk)
-            patch = (torch.stack(units, 1) @ m.D[pos]).reshape(B, r, r)
-            recon = recon + F.pad(patch, (j * s, W - j * s - r, i * s, H - i * s - r))
+                patch = zk[:, None, None] * dec
+                recon = recon + F.pad(patch, (left, W - left - r, top, H - top - r))
     z = torch.stack([torch.stack(row, 1) for row in zmap], 1).reshape(B, -1)  # map order
     res = (img - recon).reshape(B, -1)
     pools = m.pools().to(x.dtype)
@@ -143,6 +160,9 @@ def reference_loss(m: Sheet, x: torch.Tensor) -> dict[str, torch.Tensor]:
     {"per_position": 4, "pool_size": 3, "pool_stride": 2, "pool_wrap": True, "pool_sigma": None},
     {"encoder": "relu"}, {"l1": 0.0}, {"round_fields": False, "zero_mean": False},
     {"pool_size": 5, "pool_wrap": True},
+    {"smooth_retinotopy": True, "per_position": 4, "pool_size": 3},
+    {"smooth_retinotopy": True, "per_position": 9, "stride": 3, "input_shape": [14, 13],
+     "receptive_field": 3, "pool_size": 3, "encoder": "relu"},
 ])
 def test_hand_written_gradients_equal_the_slow_reference(settings):
     """Known answer: the training step's batch-last, hand-written gradients (`gradients`) and
@@ -153,6 +173,9 @@ def test_hand_written_gradients_equal_the_slow_reference(settings):
         m.M.add_(0.3 * torch.randn(m.M.shape, generator=gen, dtype=torch.float64))
         m.b.add_(0.1 * torch.randn(m.b.shape, generator=gen, dtype=torch.float64))
         m.gain.add_(0.2 * torch.randn(m.gain.shape, generator=gen, dtype=torch.float64))
+        support = field_support(m.config).double()  # where a unit's weights may be non-zero
+        m.M.mul_(support)
+        m.D.mul_(support)
     h, w = m.config.input_shape
     x = torch.randn(7, h * w, generator=gen, dtype=torch.float64)
     params = (m.M, m.D, m.b, m.gain)
@@ -166,13 +189,13 @@ def test_hand_written_gradients_equal_the_slow_reference(settings):
     assert set(got) == set(ref)
     for k in ref:
         torch.testing.assert_close(got[k], ref[k].detach())
-    for p, gw in zip(params, want, strict=True):
-        torch.testing.assert_close(p.grad, gw)
+    for p, gw in zip(params, want, strict=True):  # (gradients off a unit's field: `constrain`)
+        torch.testing.assert_close(p.grad * support if p.dim() == 3 else p.grad, gw)
     auto = m.loss(x)
     for k in ref:
         torch.testing.assert_close(auto[k], ref[k])
     for gl, gw in zip(torch.autograd.grad(auto["loss"], params), want, strict=True):
-        torch.testing.assert_close(gl, gw)
+        torch.testing.assert_close(gl * support if gl.dim() == 3 else gl, gw)
 
 
 def test_hand_written_gradients_leave_a_single_image_alone():
@@ -287,3 +310,62 @@ def test_shipped_runs_load_and_their_training_step_is_backprop():
         torch.testing.assert_close(got[k], auto[k].detach(), rtol=1e-5, atol=1e-4)
     for p, gw in zip(params, want, strict=True):
         torch.testing.assert_close(p.grad, gw, rtol=1e-4, atol=1e-6)
+
+
+def test_smooth_retinotopy_shifts_each_units_field_by_its_place_in_the_block():
+    """Known answer: 9 units per position (3×3), stride 3: the block's rows and columns sit
+    round(i·3/3) = 0, 1, 2 px into a window of 4 + 2 = 6 px, so a field moves 1 px per map unit,
+    inside a block as from one block to the next; a unit's weights stay on its own field."""
+    m = small(input_shape=[14, 13], receptive_field=4, stride=3, per_position=9, pool_size=3,
+              round_fields=False, smooth_retinotopy=True)
+    c = m.config
+    assert c.offsets == ([0, 1, 2], [0, 1, 2]) and c.window == 6
+    assert c.sheet == (3, 3)  # (14 − 6)//3 + 1, (13 − 6)//3 + 1
+    assert small().config.window == 4 and small().config.offsets == ([0], [0, 0, 0])
+    opt = torch.optim.Adam(m.param_groups(1e-2))
+    for _ in range(3):
+        m.train_step(torch.randn(8, 14 * 13), None, opt)
+    f = m.filters("decoder")[:, 0]  # (N, 6, 6) in map order
+    assert f.shape == (81, 6, 6)
+    rows_map, cols_map = c.unit_map
+    for cell in (0, 1, 2, 3, 10, 40, 80):
+        r, q = divmod(cell, cols_map)
+        dy, dx = r % 3, q % 3
+        inside = torch.zeros(6, 6, dtype=torch.bool)
+        inside[dy:dy + 4, dx:dx + 4] = True
+        assert torch.all(f[cell][~inside] == 0) and f[cell][inside].abs().sum() > 0
+    # where the fields' top-left corners lie in the image: 1 px per map unit, both ways
+    corner = [3 * (q // 3) + q % 3 for q in range(cols_map)]
+    assert corner == list(range(9))
+
+
+def test_smooth_retinotopy_is_evenly_retinotopic():
+    from sparse_models.analysis.retinotopy import retinotopy
+    m = small(input_shape=[20, 20], receptive_field=5, stride=4, per_position=16, pool_size=3,
+              round_fields=False, smooth_retinotopy=True)
+    c = m.config
+    assert c.offsets == ([0, 1, 2, 3], [0, 1, 2, 3]) and c.window == 8
+    with torch.no_grad():  # every unit's decoder: one pixel in the middle of its field
+        m.D.zero_()
+        D = m.D.view(*c.sheet, 4, 4, 8, 8)
+        for i in range(4):
+            for j in range(4):
+                D[:, :, i, j, i + 2, j + 2] = 1.0
+    shape, _ = m.layout.map_shape()
+    r = retinotopy(m.filters("decoder"), m.layout, shape)
+    assert r["slope_rows"] == pytest.approx(1.0) and r["slope_cols"] == pytest.approx(1.0)
+    assert r["scatter_px"] == pytest.approx(0.0, abs=1e-9)  # no jumps at the blocks' edges
+    blocky = small(input_shape=[20, 20], receptive_field=5, stride=4, per_position=16,
+                   pool_size=3, round_fields=False)
+    with torch.no_grad():
+        blocky.D.zero_()
+        blocky.D.view(*blocky.config.sheet, 16, 25)[..., 12] = 1.0  # all in the field's middle
+    rb = retinotopy(blocky.filters("decoder"), blocky.layout, blocky.layout.map_shape()[0])
+    assert rb["scatter_px"] > 1.0  # a block's units look at one place: the centres jump
+
+
+def test_smooth_retinotopy_windows_that_do_not_fit_are_refused_in_words():
+    with pytest.raises(ConfigError, match="window .* larger than the 12×10 image"):
+        small(receptive_field=9, stride=4, per_position=4, smooth_retinotopy=True)
+    with pytest.raises(ConfigError, match="leaves 2×1 position.* for 8×8 px windows"):
+        small(receptive_field=5, stride=4, per_position=16, smooth_retinotopy=True)
