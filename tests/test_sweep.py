@@ -221,6 +221,17 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(local_ray: Non
     assert [r["state"] for r in trial_rows(read_sweep(folder))] == ["completed"] * 3
 
 
+def test_a_quick_real_bench_runs_both_ways(local_ray: None, tmp_path: Path) -> None:
+    from sparse_models.bench_sweep import bench_sweep
+
+    r = bench_sweep(quick=True, n_trials=2, runs_root=tmp_path)
+    assert r["n_trials"] == 2 and len(r["worker_trial_s"]) == 2
+    assert r["loop_s"] > 0 and r["sweep_s"] > 0
+    assert r["sweep_s"] * 2 >= sum(r["worker_trial_s"])  # its wall covers its trials, 2 at a time
+    assert r["speedup"] == r["loop_s"] / r["sweep_s"]
+    assert list(tmp_path.iterdir()) == []  # its runs are temporary
+
+
 # --- a real Ray cluster on loopback ---------------------------------------------------------
 
 

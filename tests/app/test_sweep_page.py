@@ -1,10 +1,9 @@
-"""AppTest of the Sweep page: the shipped sweep on first load, a bad definition in words, and a
-sweep launched from the page that runs in its own process (Ray workers, not the server)."""
+"""AppTest of the Sweep page: the shipped sweep on first load and a bad definition in words
+(a sweep launched from the page is in test_sweep_browser.py, in a real browser)."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 
 from app_ui.testing import open_app, private_runs
 from sparse_models.sweep import list_sweeps, read_sweep, trial_rows
-from sparse_models.sweep.store import sweep_state
 from sparse_models.training.runs import SHIPPED_DIR
 
 PAGE = "../pages/sweep.py"
@@ -65,31 +63,3 @@ def test_a_bad_definition_is_refused_in_words(empty_runs: Path) -> None:
     assert "Could not launch: trial t002 (model.group.size=3, model.lam=abc)" in texts(at)
     assert "model.lam must be a number, got 'abc'" in texts(at)
     assert list_sweeps([empty_runs]) == []  # nothing was made
-
-
-def test_a_sweep_launched_from_the_page_runs_in_the_background(empty_runs: Path) -> None:
-    at = open_app(PAGE, 60)
-    at.selectbox(key="sweep_key_topographic_1").select("(none)")
-    at.run()
-    at.text_input(key="sweep_values_topographic_model.group.size").input("3,5")
-    at.number_input(key="sweep_seeds").set_value(1)
-    at.number_input(key="sweep_steps_topographic").set_value(20)
-    at.text_area(key="sweep_fixed").input("data.n_patches=256\ntrain.batch_size=32\n"
-                                          "model.group.map_shape=[6,6]")
-    at.text_input(key="sweep_name").input("from-page")
-    at.button(key="sweep_launch").click().run()
-    assert not at.exception
-    assert "Sweep from-page started in the background" in texts(at)
-    folder = empty_runs / ".sweeps" / "from-page"
-    deadline = time.monotonic() + 180
-    while sweep_state(folder) in ("created", "running") and time.monotonic() < deadline:
-        time.sleep(1)
-    log = (folder / "sweep.log").read_text()
-    assert sweep_state(folder) == "finished", log
-    rows = trial_rows(read_sweep(folder))
-    assert [r["state"] for r in rows] == ["completed", "completed"], log
-    assert all(r["pid"] != __import__("os").getpid() for r in rows)  # not in this process
-    at = open_app(PAGE, 60, sweep="from-page")
-    assert not at.exception
-    assert "2 / 2 trials finished" in "\n".join(str(p.proto.text) for p in at.get("progress"))
-    assert len(at.dataframe[0].value) == 2
