@@ -105,6 +105,7 @@ def test_random_draws_are_reproducible_and_typed() -> None:
     (["--grid", "lam=0.1,0.2", "--seeds", "2", "--set", "train.seed=3"],
      "train.seed is set by --seeds 2"),
     (["--random", "lam=0.1:0.5"], "--random needs --samples N"),
+    (["--grid", "train.threads=1,2"], "train.threads is set by the sweep itself"),
     (["--random", "whitening=0:1", "--samples", "2"], "only numeric settings"),
     (["--grid", "lam=0.1,0.2,0.3", "--seeds", "3", "--max-trials", "8"],
      "this sweep has 9 trials, more than the limit of 8; pass --yes"),

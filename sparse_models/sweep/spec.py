@@ -200,6 +200,10 @@ def expand(spec: SweepSpec, name: str, max_trials: int | None = DEFAULT_MAX_TRIA
         if key in seeded and spec.seeds > 1:
             raise ConfigError(f"{key} is set by --seeds {spec.seeds}; set it with --seeds "
                               f"or with --grid/--set, not both")
+    for key in [*swept, *fixed]:
+        if key == "train.threads":
+            raise ConfigError("train.threads is set by the sweep itself (the cores shared among "
+                              "the trials at a time, see --max-concurrent)")
     for key in swept:
         if key in fixed:
             raise ConfigError(f"{key} is both fixed (--set) and swept")
