@@ -1,5 +1,6 @@
 """The DrSAE page's helpers: cached unit analysis per run, one input settling over the
-iterations, uploaded digits, the LISTA code-error curves, and retraining in the background.
+iterations, uploaded or drawn digits, the LISTA code-error curves, and retraining in the
+background.
 
 The science is `sparse_models.analysis.drsae` (angles, unit kinds, ‖S − I‖, ‖C‖, late onset,
 confusion matrix) and `sparse_models.models.lista` (ISTA/FISTA/LISTA code error); this module
@@ -140,9 +141,7 @@ def eval_size(ref: RunRef) -> tuple[int, str]:
     return int(x.shape[0]), split
 
 
-# --- an uploaded digit ---------------------------------------------------------------------
-
-
+# --- an uploaded or drawn digit -----------------------------------------------------------
 
 
 def _data_style(reference: torch.Tensor) -> tuple[bool, bool]:
@@ -177,7 +176,36 @@ def prepare_upload(data: bytes, name: str, shape: tuple[int, int],
     ink = np.clip(grey - np.median(border), 0.0, None)
     if ink.max() <= 0.05:
         raise UploadError(f"{name} shows no digit: nothing stands out from its background.")
-    ink /= ink.max()
+    return _fit_digit(ink, shape, reference)
+
+
+def prepare_drawing(rgba: np.ndarray | None, shape: tuple[int, int],
+                    reference: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A digit drawn on the page's canvas as the run's input, prepared as an upload is
+    (`prepare_upload`): the canvas is light ink on black, as MNIST's digits are.
+
+    rgba: (H, W, 4) uint8 from the canvas, or None before anything was drawn.
+    Returns (x (h·w,), picture (h, w) in 0–1 before the scaling); UploadError asking for a
+    digit when the canvas is blank."""
+    blank = UploadError("Draw a digit in the box: the canvas is empty.")
+    if rgba is None or rgba.size == 0:
+        raise blank
+    a = np.asarray(rgba, dtype=np.float64) / 255.0
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"canvas image data must be (H, W, 3 or 4); got {a.shape}")
+    alpha = a[..., 3] if a.shape[2] == 4 else 1.0
+    ink = a[..., :3].max(axis=2) * alpha  # transparent = the black background
+    if ink.max() <= 0.05:
+        raise blank
+    return _fit_digit(ink, shape, reference)
+
+
+def _fit_digit(ink: np.ndarray, shape: tuple[int, int],
+               reference: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Ink (H, W) ≥ 0 with some ink above 0.05: cropped to it, fitted into the digit box of the
+    input (20 of 28 pixels, as MNIST; the whole input when it is small), centred on its centre
+    of mass, then scaled as the run's data are (`_data_style`)."""
+    ink = ink / ink.max()
     rows, cols = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
     ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = int(shape[0]), int(shape[1])

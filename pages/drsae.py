@@ -3,8 +3,9 @@
 An encoder that iterates zᵗ⁺¹ = ReLU(Ex + Szᵗ − b) T times, a linear decoder D and a linear
 classifier C. This page shows its units as part-units (Eᵢ close to Dᵢ, pen strokes) and
 categorical units (Eᵢ far from Dᵢ, strong recurrent input and classifier weights, whole-digit
-decoders), one digit settling over the iterations, the test error, a LISTA view (code error
-against iterations of ISTA, FISTA and LISTA on one dictionary), and retrains in the background.
+decoders), one digit settling over the iterations (a test digit, one drawn on a canvas or an
+uploaded picture), the test error, a LISTA view (code error against iterations of ISTA, FISTA
+and LISTA on one dictionary), and retrains in the background.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ SCATTER_KEY = "drsae_scatter"
 UNIT_KEY = "drsae_unit"
 GALLERY_MAX = 64  # part-unit decoders shown
 PER_CLASS = 6  # categorical decoders shown beside each class average
+DRAW = "Draw one"
+CANVAS_SIZE = 280  # px: ten canvas pixels to each of MNIST's 28
+CANVAS_STROKE = 20  # px: about two of MNIST's pixels once fitted, as its pen strokes
+CANVAS_CLEARS_KEY = "drsae_canvas_clears"
 
 
 # --- the units -------------------------------------------------------------------------------
@@ -178,11 +183,48 @@ def galleries_ui(v: dict, part: np.ndarray, cat: np.ndarray, dead: np.ndarray) -
 # --- one digit settling ---------------------------------------------------------------------
 
 
+def draw_ui(ref: app_ui.RunRef) -> dict | None:
+    """A digit drawn with the mouse or a finger, settled (`dv.settle`); None with a hint while
+    the canvas is blank."""
+    from streamlit_drawable_canvas import st_canvas  # a component: only under Streamlit
+
+    st.session_state.setdefault(CANVAS_CLEARS_KEY, 0)
+    left, right = st.columns([1, 2])
+    with left:
+        st.caption("Draw one digit, large, with the mouse or a finger (hover over the box "
+                   "for undo).")
+        # A fresh key is a fresh, empty canvas: the sure way to clear it.
+        canvas = st_canvas(stroke_width=CANVAS_STROKE, stroke_color="#fff",
+                           background_color="#000", height=CANVAS_SIZE, width=CANVAS_SIZE,
+                           drawing_mode="freedraw", return_image_data=True,
+                           key=f"drsae_canvas_{st.session_state[CANVAS_CLEARS_KEY]}")
+        st.button("Clear", key="drsae_canvas_clear", on_click=_clear_canvas,
+                  icon=":material/ink_eraser:")
+    run = ref.load()
+    shape = tuple(run.model.input_shape[-2:])
+    try:
+        x, _ = dv.prepare_drawing(canvas.image_data, shape, run.dataset().x)
+    except dv.UploadError as exc:
+        right.info(plain(str(exc)))
+        return None
+    right.caption("Drawn light on dark, as MNIST's digits are; it is cropped to the ink, "
+                  "fitted and centred as the run's digits are, and settles below. Draw over "
+                  "it to change it, or Clear to start again.")
+    return {**dv.settle(run.model, x), "x": x.reshape(shape), "label": None,
+            "what": "Your drawing"}
+
+
+def _clear_canvas() -> None:
+    st.session_state[CANVAS_CLEARS_KEY] = st.session_state.get(CANVAS_CLEARS_KEY, 0) + 1
+
+
 def input_ui(ref: app_ui.RunRef) -> dict | None:
     """The chosen input settled over the iterations (`dv.settle`), or None with a message."""
     n, split = dv.eval_size(ref)
-    source = st.radio("Input", [f"A {split} digit", "Upload a picture"], horizontal=True,
-                      key="drsae_source")
+    source = st.radio("Input", [f"A {split} digit", DRAW, "Upload a picture"],
+                      horizontal=True, key="drsae_source")
+    if source == DRAW:
+        return draw_ui(ref)
     if source.startswith("Upload"):
         up = st.file_uploader("A PNG or JPG of one digit", type=["png", "jpg", "jpeg"],
                               key="drsae_upload",
