@@ -8,8 +8,9 @@ analysed by `sweep.trial.run_trial`, the code a sweep's worker runs) are run
 
 Printed: both wall times; Ray's start-up (paid once per sweep, shown apart); the per-trial
 overhead of (b), that is (wall × workers − the trials' own time inside the workers) / trials,
-which counts the scheduling, each worker's first import of torch, result passing, the trial
-log's writes and any slot left idle at the end; and the speed-up (a) / (b), with and without
+which counts the scheduling, each worker's start-up and first import of torch, result passing,
+the trial log's writes and any slot left idle at the end (a worker's first trial's wait and the
+later ones' are printed apart); and the speed-up (a) / (b), with and without
 Ray's start-up. Targets: overhead ≤ 1 s per trial, speed-up ≥ 1.6× on 2 cores. Timings depend
 on what else the machine runs: the load average is printed before and after.
 """
@@ -26,7 +27,7 @@ from typing import Any
 TARGETS = {"overhead_s": 1.0, "speedup": 1.6}
 N_TRIALS = 8
 WORKERS = 2
-TINY = {"data.n_patches": 2000, "train.batch_size": 64, "train.steps": 300,
+TINY = {"data.n_patches": 2000, "train.batch_size": 64, "train.steps": 4000,
         "model.group.map_shape": [8, 8], "model.group.size": 3, "train.snapshot_every": 100,
         "train.log_every": 10}
 QUICK = {**TINY, "train.steps": 30, "data.n_patches": 256}
@@ -95,14 +96,24 @@ def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
             raise RuntimeError(f"sweep trials did not all complete: {counts}; "
                                f"{[r.get('error') for r in rows if r.get('error')]}")
         in_worker = [float(r["elapsed_s"]) for r in rows]
+        first, later, seen = [], [], set()
+        for r in sorted(rows, key=lambda r: r["trial"]):
+            (later if r["pid"] in seen else first).append(float(r["dispatch_s"]))
+            seen.add(r["pid"])
+        returns = [float(r["return_s"]) for r in rows]
     overhead = (sweep_s * WORKERS - sum(in_worker)) / len(in_worker)
     return {"n_trials": len(lams), "workers": WORKERS, "loop_s": loop_s, "sweep_s": sweep_s,
             "ray_start_s": ray_start_s, "loop_trial_s": loop_times, "worker_trial_s": in_worker,
             "overhead_s": overhead, "speedup": loop_s / sweep_s,
+            "first_dispatch_s": first, "later_dispatch_s": later, "return_s": returns,
             "speedup_with_start": loop_s / (sweep_s + ray_start_s),
             "load_before": load_before, "load_after": _load(), "quick": quick,
             "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else os.cpu_count()}
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
 
 
 def verdicts(r: dict[str, Any]) -> dict[str, bool]:
@@ -129,6 +140,10 @@ def format_sweep_bench(r: dict[str, Any]) -> list[str]:
              f"      Ray start-up, once per sweep         {r['ray_start_s']:7.1f} s",
              f"  Ray overhead per trial                   {r['overhead_s']:7.2f} s  "
              f"{mark(v['overhead_s'])} target ≤ {TARGETS['overhead_s']:g} s",
+             f"    of which: a worker's first trial waits {_mean(r['first_dispatch_s']):5.2f} s to "
+             f"start (the worker's start-up and its import of torch; {len(r['first_dispatch_s'])}"
+             f" workers), later trials {_mean(r['later_dispatch_s']) * 1000:.0f} ms; results "
+             f"come back in {_mean(r['return_s']) * 1000:.0f} ms",
              f"  speed-up (a) / (b)                       {r['speedup']:7.2f} ×  "
              f"{mark(v['speedup'])} target ≥ {TARGETS['speedup']:g} ×",
              f"  speed-up counting Ray's start-up         {r['speedup_with_start']:7.2f} ×",

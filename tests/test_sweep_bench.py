@@ -14,6 +14,8 @@ def _fake(loop_s: float, sweep_s: float, inside: float) -> dict:
             "ray_start_s": 5.0, "loop_trial_s": [loop_s / n] * n,
             "worker_trial_s": [inside] * n, "overhead_s": (sweep_s * 2 - inside * n) / n,
             "speedup": loop_s / sweep_s, "speedup_with_start": loop_s / (sweep_s + 5.0),
+            "first_dispatch_s": [4.0, 4.2], "later_dispatch_s": [0.003] * 6,
+            "return_s": [0.002] * 8,
             "load_before": "0.10 / 0.20 / 0.30", "load_after": "1.00 / 0.50 / 0.30",
             "quick": False, "cores": 2}
 
@@ -35,3 +37,4 @@ def test_the_printout_names_both_walls_the_overhead_and_the_speed_up() -> None:
     assert "Ray overhead per trial" in text and "0.50 s  ✔" in text
     assert "1.82 ×  ✔" in text and "targets met: 2 of 2" in text
     assert "load average 0.10 / 0.20 / 0.30 before" in text
+    assert "first trial waits  4.10 s" in text and "later trials 3 ms" in text

@@ -15,7 +15,8 @@ from ..training.runs import METRICS_FILE, STATUS_FILE, read_json
 # Columns of `store.trial_rows` that describe the trial rather than measure the run.
 BOOKKEEPING = ("trial", "run", "seed", "state", "health", "error", "host", "node", "pid",
                "map_rows", "map_cols", "map_periodic", "smooth_sigma", "n_samples",
-               "sparsity_samples", "threshold", "n_units", "n_filters", "n_pools")
+               "sparsity_samples", "threshold", "n_units", "n_filters", "n_pools",
+               "dispatch_s", "return_s")
 
 
 def _number(v: Any) -> float | None:

@@ -184,6 +184,7 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
         mark_running(sweep.path, address)
         remote = ray.remote(max_retries=0)(trial_on_node).options(num_cpus=threads)
         in_flight: dict[Any, Any] = {}
+        submitted: dict[str, float] = {}
         queue = list(todo)
         try:
             while queue or in_flight:
@@ -197,6 +198,7 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
                                                               t.run, allow_shipped),
                                         analyze=analyze, allow_shipped=allow_shipped)
                     in_flight[ref] = t
+                    submitted[t.id] = time.time()
                     append_event(sweep.path, {"trial": t.id, "state": "running", "run": t.run})
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in ready:
@@ -207,6 +209,9 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
                         out = {"state": "failed", "error": f"the trial's Ray task failed: "
                                                           f"{type(exc).__name__}: "
                                                           f"{str(exc).splitlines()[0][:300]}"}
+                    if "entered_at" in out:  # where Ray's time goes: to start, and back
+                        out["dispatch_s"] = out.pop("entered_at") - submitted[t.id]
+                        out["return_s"] = time.time() - out.pop("left_at")
                     state = out.get("state", "failed")
                     if state == "stopped":  # never asked for here; keep it resumable
                         state = "running"
@@ -254,8 +259,10 @@ def trial_on_node(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """`run_trial` in a Ray worker, recording which node ran it."""
     import ray
 
+    entered = time.time()  # this module (and torch) is imported by now
     out = run_trial(*args, **kwargs)
     out["node"] = ray.get_runtime_context().get_node_id()
+    out["entered_at"], out["left_at"] = entered, time.time()
     return out
 
 

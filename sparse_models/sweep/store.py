@@ -173,7 +173,8 @@ def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
         row = {"trial": t.id, "run": t.run, "seed": t.seed, "state": rec.get("state", "pending"),
                **t.settings, "elapsed_s": rec.get("elapsed_s"), "health": rec.get("health"),
                "error": rec.get("error"), "host": rec.get("host"), "node": rec.get("node"),
-               "pid": rec.get("pid"), "train_s": rec.get("train_s")}
+               "pid": rec.get("pid"), "train_s": rec.get("train_s"),
+               "dispatch_s": rec.get("dispatch_s"), "return_s": rec.get("return_s")}
         result = rec.get("result")
         if isinstance(result, dict):
             row.update({k: v for k, v in result.items() if k not in row})
