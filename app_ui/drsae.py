@@ -324,6 +324,11 @@ def retrain_config(ref: RunRef, n_units: int, n_iter: int, lam: float, steps: in
     return build_run_config(DRSAE, {}, base=sections, command="app: DrSAE page")
 
 
+def lista_default_steps() -> int:
+    """The LISTA model's own default number of training steps (its preset's)."""
+    return int(default_sections(LISTA)["train"]["steps"])
+
+
 def lista_config(ref: RunRef, n_iter: int, steps: int):
     """A LISTA RunConfig that learns to encode for this run's dictionary, on its data."""
     sections = default_sections(LISTA)

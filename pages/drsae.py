@@ -354,7 +354,8 @@ def lista_section_ui(ref: app_ui.RunRef, model: str) -> None:
         curves_ui(ref, None)
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     T = c[0].number_input("LISTA iterations T", 1, 20, 3, key="drsae_lista_T")
-    steps = c[1].number_input("LISTA steps", 1, 100_000, 600, key="drsae_lista_steps")
+    steps = c[1].number_input("LISTA steps", 1, 100_000, dv.lista_default_steps(),
+                              key="drsae_lista_steps")
     name = c[2].text_input("LISTA run name (optional)", key="drsae_lista_name",
                            placeholder="lista-<time>")
     config = None

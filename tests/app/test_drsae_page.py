@@ -19,6 +19,7 @@ from app_ui.testing import cli_train, open_app, private_runs
 from sparse_models.models.drsae import DrSAE
 from sparse_models.models.lista import Lista
 from sparse_models.models.sparse_coding import SparseCoding
+from sparse_models.presets import default_sections
 from sparse_models.training.runs import load_run
 
 PAGE = "../pages/drsae.py"
@@ -193,6 +194,9 @@ def test_a_lista_run_shows_code_error_against_iterations(runs):
     at = open_app(PAGE, run="tiny-drsae")
     assert at.selectbox(key="drsae_lista").value == "tiny-lista"
     assert "LISTA (T = 2)" in [t["name"] for t in _chart(at, "Code error on")["data"]]
+    # a LISTA trained from here starts from the model's own number of steps
+    steps = default_sections("lista")["train"]["steps"]
+    assert steps > 600 and at.number_input(key="drsae_lista_steps").value == steps
 
 
 def test_retrain_starts_a_job_with_the_settings_as_typed(runs):
