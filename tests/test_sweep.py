@@ -251,8 +251,18 @@ def _ray_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
                             start_new_session=True)
 
 
+def _wait_started(proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    """Until `ray start --block` says its node runs (it has joined the cluster by then)."""
+    deadline = time.monotonic() + timeout
+    while "Ray runtime started" not in log.read_text(errors="replace"):
+        assert proc.poll() is None, log.read_text(errors="replace")[-1500:]
+        assert time.monotonic() < deadline, "the Ray node did not start: " + log.read_text(
+            errors="replace")[-1500:]
+        time.sleep(0.2)
+
+
 def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):  # a test cluster: no grace
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -276,23 +286,10 @@ def test_a_sweep_joins_a_real_two_node_cluster_with_address(tmp_path: Path) -> N
                       f"--temp-dir={ray_tmp}"], env, tmp_path / "head.log")
     nodes = [head]
     try:
-        ray_cli = str(Path(sys.executable).with_name("ray"))
-        deadline = time.monotonic() + 90
-        worker = None
-        while time.monotonic() < deadline:
-            assert head.poll() is None, (tmp_path / "head.log").read_text()[-1500:]
-            status = subprocess.run([ray_cli, "status", f"--address={address}"], env=env,
-                                    capture_output=True, text=True, timeout=60)
-            active = status.stdout.count(" node_")
-            if worker is None and status.returncode == 0:
-                worker = _ray_node([f"--address={address}"], env, tmp_path / "worker.log")
-                nodes.append(worker)
-            if active >= 2:
-                break
-            time.sleep(1)
-        else:
-            pytest.fail("the second node did not join: " + (tmp_path / "head.log").read_text()
-                        [-1500:])
+        _wait_started(head, tmp_path / "head.log")
+        worker = _ray_node([f"--address={address}"], env, tmp_path / "worker.log")
+        nodes.append(worker)
+        _wait_started(worker, tmp_path / "worker.log")  # registered with the head
         runs = tmp_path / "runs"
         out = subprocess.run([sys.executable, "-m", "sparse_models", "sweep", "topographic",
                               "--grid", "lam=0.1,0.3", *TINY_FLAGS, "--out", str(runs),
