@@ -102,31 +102,39 @@ def _live(amplitude: np.ndarray) -> np.ndarray:
     return amplitude > LIVE * top if top > 0 else np.zeros(amplitude.shape, bool)
 
 
+Best = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def phase_invariance(respond: Respond, size: int, n_phase: int = N_PHASE,
-                     freqs: tuple[float, ...] = FREQS, n_orient: int = N_ORIENT) -> Invariance:
-    """Each unit's response to its best grating as the phase runs over one period."""
-    theta, freq, amp = best_gratings(respond, size, freqs, n_orient)
+                     freqs: tuple[float, ...] = FREQS, n_orient: int = N_ORIENT,
+                     best: Best | None = None) -> Invariance:
+    """Each unit's response to its best grating as the phase runs over one period (`best`:
+    `best_gratings`' answer for these freqs and orientations, when already known)."""
+    theta, freq, amp = best or best_gratings(respond, size, freqs, n_orient)
     phases = np.arange(n_phase) * 2 * np.pi / n_phase
-    U = theta.shape[0]
-    curves = np.empty((U, n_phase))
-    for (t, f), units in _by_grating(theta, freq).items():
-        stims = np.stack([grating(size, t, f, p) for p in phases])
-        curves[units] = _respond_all(respond, stims)[:, units].T
+    groups = _by_grating(theta, freq)
+    stims = np.stack([grating(size, t, f, p) for t, f in groups for p in phases])
+    r = _respond_all(respond, stims).reshape(len(groups), n_phase, -1)  # every group at once
+    curves = np.empty((theta.shape[0], n_phase))
+    for g, units in enumerate(groups.values()):
+        curves[units] = r[g][:, units].T
     return Invariance(phases, curves, modulation(curves), _live(amp), theta, freq)
 
 
 def rotation_invariance(respond: Respond, size: int, angles: tuple[float, ...] = ANGLES,
                         n_phase: int = 8, freqs: tuple[float, ...] = FREQS,
-                        n_orient: int = N_ORIENT) -> Invariance:
-    """Each unit's phase-averaged response to its best grating turned by `angles` (degrees)."""
-    theta, freq, amp = best_gratings(respond, size, freqs, n_orient)
+                        n_orient: int = N_ORIENT, best: Best | None = None) -> Invariance:
+    """Each unit's phase-averaged response to its best grating turned by `angles` (degrees)
+    (`best`: as for `phase_invariance`)."""
+    theta, freq, amp = best or best_gratings(respond, size, freqs, n_orient)
     phases = np.arange(n_phase) * 2 * np.pi / n_phase
     d = np.deg2rad(np.asarray(angles, dtype=np.float64))
+    groups = _by_grating(theta, freq)
+    stims = np.stack([grating(size, t + a, f, p) for t, f in groups for a in d for p in phases])
+    r = _respond_all(respond, stims).reshape(len(groups), d.size, n_phase, -1).mean(2)
     curves = np.empty((theta.shape[0], d.size))
-    for (t, f), units in _by_grating(theta, freq).items():
-        stims = np.stack([grating(size, t + a, f, p) for a in d for p in phases])
-        r = _respond_all(respond, stims).reshape(d.size, n_phase, -1).mean(1)
-        curves[units] = r[:, units].T
+    for g, units in enumerate(groups.values()):
+        curves[units] = r[g][:, units].T
     return Invariance(np.asarray(angles, dtype=np.float64), curves, modulation(curves),
                       _live(amp), theta, freq)
 
@@ -207,8 +215,9 @@ def conv_invariance(model: torch.nn.Module, images: np.ndarray | None = None,
     unpooled, pooled, size = conv_responders(model)
     out = {}
     for name, respond in (("unpooled", unpooled), ("pooled", pooled)):
-        out[f"phase_{name}"] = phase_invariance(respond, size)
-        out[f"rotation_{name}"] = rotation_invariance(respond, size)
+        best = best_gratings(respond, size)  # shared by the phase and rotation sweeps
+        out[f"phase_{name}"] = phase_invariance(respond, size, best=best)
+        out[f"rotation_{name}"] = rotation_invariance(respond, size, best=best)
         if images is not None:
             out[f"translation_{name}"] = translation_invariance(respond, images, size, max_shift)
     return out
