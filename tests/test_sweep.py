@@ -1,5 +1,6 @@
 """Sweeps: definitions checked like `train --set`, trials on a real local Ray, kill and resume,
-failures recorded, and a real two-node Ray cluster joined with --address.
+failures recorded, a real two-node Ray cluster joined with --address, and a real node that
+cannot see the runs folder (an empty folder mounted over it in its own mount table) refused.
 
 One local Ray (2 CPUs) serves the in-process tests of this module; the kill test and the
 cluster test run the CLI in subprocesses, as a user would.
@@ -305,4 +306,55 @@ def test_a_sweep_joins_a_real_two_node_cluster_with_address(tmp_path: Path) -> N
     finally:
         for p in reversed(nodes):
             _stop(p)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _private_mounts_work() -> bool:
+    """Whether this process may give a child its own mount table (root's `unshare -m`)."""
+    try:
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _private_mounts_work(),
+                    reason="needs `unshare -m` (a private mount table) to hide a folder from a node")
+def test_a_cluster_node_that_cannot_see_the_runs_folder_is_named_before_any_trial(
+        tmp_path: Path) -> None:
+    """A real one-node cluster whose node has an empty folder mounted over the runs folder (as
+    a machine without the shared mount would): the sweep stops at its storage check, naming the
+    node and what it saw, and no trial's run folder is made."""
+    token = tmp_path / "token"
+    token.write_text(secrets.token_hex(32))
+    env = subprocess_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    ray_cli = Path(sys.executable).with_name("ray")
+    start = [str(ray_cli), "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+             "--object-store-memory=80000000", "--disable-usage-stats", "--head",
+             f"--port={port}", "--include-dashboard=false", f"--temp-dir={ray_tmp}"]
+    hidden = f"mount -t tmpfs none {runs} && exec {' '.join(start)}"
+    log = tmp_path / "head.log"
+    head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", hidden],
+                            env=env, cwd=tmp_path, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_started(head, log)
+        out = subprocess.run([sys.executable, "-m", "sparse_models", "sweep", "topographic",
+                              "--grid", "lam=0.1,0.3", *TINY_FLAGS, "--out", str(runs),
+                              "--name", "unshared", "--address", address],
+                             env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+        assert out.returncode != 0, out.stderr[-3000:]
+        said = " ".join(out.stderr.split())
+        assert f"the runs folder {runs} is not shared with every node of the cluster" in said
+        assert f"({socket.gethostname()}) cannot read it (No such file or directory)" in said
+        assert "Traceback" not in out.stderr
+        assert not list(runs.glob("unshared-t*")), "a trial ran without shared storage"
+        assert not list(runs.glob(".sweep-storage-check-*")), "the check left its file behind"
+    finally:
+        _stop(head)
         shutil.rmtree(ray_tmp, ignore_errors=True)
