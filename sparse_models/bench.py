@@ -50,8 +50,9 @@ def matmul_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -
 
 
 def train_from_scratch(model: str, overrides: dict[str, Any], command: str) -> dict[str, Any]:
-    """Train a run from scratch in a temporary folder (the CLI's code path) and analyse it: the
-    analysis dict plus `wall_s` (end to end, data included), `state`, `steps`, `batch_size`."""
+    """Train a run from scratch in a temporary folder (the CLI's code path) and analyse it as the
+    app does (on its held-out split too, when the data has one: `test_*`): the analysis dict
+    plus `wall_s` (end to end, data included), `state`, `steps`, `batch_size`."""
     from .analysis.report import analyze_model
     from .presets import build_run_config
     from .training.pipeline import execute_run
@@ -64,7 +65,9 @@ def train_from_scratch(model: str, overrides: dict[str, Any], command: str) -> d
         state = execute_run(cfg, run_dir)
         wall = time.perf_counter() - t
         run = load_run(run_dir)
-        quality = analyze_model(run.model, run.dataset().x, periodic=run.map_periodic)
+        ds = run.dataset()
+        quality = analyze_model(run.model, ds.x, periodic=run.map_periodic, x_test=ds.x_test,
+                                y_test=ds.y_test)
     return {**quality, "wall_s": wall, "state": state, "steps": cfg.train.steps,
             "batch_size": cfg.train.batch_size}
 

@@ -151,23 +151,11 @@ def epoch_seconds(overrides: dict[str, Any] | None = None, epochs: int = 3,
 
 
 def train_and_test(overrides: dict[str, Any], command: str) -> dict[str, Any]:
-    """A DrSAE trained from scratch in a temporary folder (the CLI's code path) and analysed on
-    the held-out split: the report (`test_error`, unit counts, ...) plus `wall_s` (end to end)."""
-    from .analysis.report import analyze_model
-    from .presets import build_run_config
-    from .training.pipeline import execute_run
-    from .training.runs import create_run, load_run
+    """A DrSAE trained from scratch and analysed on the held-out split
+    (`bench.train_from_scratch`): the report (`test_error`, unit counts, ...) plus `wall_s`."""
+    from .bench import train_from_scratch
 
-    cfg = build_run_config("drsae", overrides, command=command)
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        run_dir = create_run(cfg, runs_dir=Path(tmp), name="bench")
-        state = execute_run(cfg, run_dir)
-        wall = time.perf_counter() - t
-        run = load_run(run_dir)
-        ds = run.dataset()
-        out = analyze_model(run.model, ds.x, x_test=ds.x_test, y_test=ds.y_test)
-    return {**out, "wall_s": wall, "state": state}
+    return train_from_scratch("drsae", overrides, command)
 
 
 def _train_run(model: str, overrides: dict[str, Any], folder: Path, name: str) -> Path:
