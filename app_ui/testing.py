@@ -13,6 +13,8 @@ after a click, `wait_rerun` watches the WebSocket for the server's `script_finis
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
@@ -410,3 +412,46 @@ def open_app(page: str | None = None, timeout: float = 60, **query: str) -> Any:
         at.switch_page(page)
         at.run()
     return at
+
+
+def finish_jobs(runs: Path, timeout: float = 120) -> list:
+    """Wait for every background job of the runs folder `runs`; their final records."""
+    from app_ui.jobs import _manager_for
+
+    manager = _manager_for(str(runs))
+    return [manager.wait(j.id, timeout=timeout) for j in manager.jobs()]
+
+
+def assert_no_error(at: Any) -> None:
+    """The AppTest run shows neither an exception nor an error box."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def plotly_charts(at: Any) -> list[dict]:
+    """Every Plotly chart of the AppTest run, as its JSON figure."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def plotly_array(v: Any) -> Any:
+    """A Plotly JSON array as numpy: a list, or {"bdata": base64, "dtype", "shape"?} (plotly
+    ≥ 6)."""
+    import numpy as np
+
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        shape = v.get("shape")
+        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
+    return np.asarray(v, dtype=float)
+
+
+def chart_title(fig: dict) -> str:
+    t = fig.get("layout", {}).get("title", {})
+    return t.get("text", "") if isinstance(t, dict) else str(t or "")
+
+
+def chart_titled(at: Any, starts: str) -> dict:
+    """The first Plotly chart whose title starts with `starts` (fails naming the titles)."""
+    found = [f for f in plotly_charts(at) if chart_title(f).startswith(starts)]
+    assert found, f"no chart titled {starts!r}; have {[chart_title(f) for f in plotly_charts(at)]}"
+    return found[0]

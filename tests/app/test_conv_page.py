@@ -6,7 +6,6 @@ and Compare pages."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from pathlib import Path
@@ -16,7 +15,17 @@ import pytest
 import torch
 from PIL import Image
 
-from app_ui.testing import cli_train, open_app, private_runs
+from app_ui.testing import (
+    assert_no_error,
+    chart_title,
+    chart_titled,
+    cli_train,
+    finish_jobs,
+    open_app,
+    plotly_array,
+    plotly_charts,
+    private_runs,
+)
 from sparse_models.models.conv import ConvAutoencoder
 from sparse_models.models.sparse_coding import SparseCoding
 from sparse_models.training.runs import load_run
@@ -43,60 +52,24 @@ def runs(tmp_path_factory):
         yield d
 
 
-def _finish_jobs(runs: Path) -> list:
-    from app_ui.jobs import _manager_for
-
-    manager = _manager_for(str(runs))
-    return [manager.wait(j.id, timeout=120) for j in manager.jobs()]
-
-
 def _texts(at, kind: str) -> str:
     return "\n".join(str(e.value) for e in getattr(at, kind)).replace("\\", "")
 
 
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def _arr(v) -> np.ndarray:
-    """A Plotly JSON array: a list, or {"bdata": base64, "dtype", "shape"?} (plotly ≥ 6)."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-        shape = v.get("shape")
-        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
-    return np.asarray(v, dtype=float)
-
-
-def _title(fig: dict) -> str:
-    t = fig.get("layout", {}).get("title", {})
-    return t.get("text", "") if isinstance(t, dict) else str(t or "")
-
-
-def _chart(at, starts: str) -> dict:
-    found = [f for f in _charts(at) if _title(f).startswith(starts)]
-    assert found, f"no chart titled {starts!r}; have {[_title(f) for f in _charts(at)]}"
-    return found[0]
-
-
-def _clean(at) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def test_a_conv_run_shows_filters_maps_and_invariance(runs):
     at = open_app(PAGE, run="tiny-conv")
-    _clean(at)
+    assert_no_error(at)
     model = load_run(runs / "tiny-conv").model
     K, k = model.config.maps, model.config.kernel
     for title in ("Decoder filters D", "Encoder filters W"):
-        tiles = _arr(_chart(at, title)["data"][0]["z"])
+        tiles = plotly_array(chart_titled(at, title)["data"][0]["z"])
         assert tiles.shape == (2 * (k + 1) + 1, 2 * (k + 1) + 1)  # K = 4 on a 2×2 grid
-    maps = _chart(at, f"Feature maps z ({K})")
+    maps = chart_titled(at, f"Feature maps z ({K})")
     assert len(maps["data"][1]["text"]) == K  # one hover label per map
-    _chart(at, f"L2-pooled maps ({K // model.config.pool_maps})")
-    _chart(at, "Input: camera")
+    chart_titled(at, f"L2-pooled maps ({K // model.config.pool_maps})")
+    chart_titled(at, "Input: camera")
     for kind in ("Phase", "Rotation"):
-        names = [t["name"] for t in _chart(at, kind)["data"] if t.get("showlegend") is not False]
+        names = [t["name"] for t in chart_titled(at, kind)["data"] if t.get("showlegend") is not False]
         assert any(n.startswith("unpooled (mean") for n in names)
         assert any(n.startswith("pooled (mean") for n in names)
     labels = {m.label for m in at.metric}
@@ -110,7 +83,7 @@ def test_the_maps_are_the_models_on_the_prepared_image(runs):
     from sparse_models.data.images import load_grey_image
 
     at = open_app(PAGE, run="tiny-conv", conv_image="coffee")
-    _clean(at)
+    assert_no_error(at)
     run = load_run(runs / "tiny-conv")
     info = find_run("tiny-conv")
     style = data_style(RunRef(str(info.path), run_stamp(info.path), info))
@@ -118,21 +91,21 @@ def test_the_maps_are_the_models_on_the_prepared_image(runs):
                         int(at.number_input(key="conv_window").value))
     with torch.no_grad():
         z = run.model.feature_maps(torch.as_tensor(img)[None, None])[0].numpy()
-    shown = _chart(at, "Feature maps z")["data"][1]["text"]
+    shown = chart_titled(at, "Feature maps z")["data"][1]["text"]
     assert shown[2] == f"map 2: max z = {z[2].max():.3g}"
 
 
 def test_a_stacked_run_shows_its_layer2_patches_and_frozen_layer1(runs):
     at = open_app(PAGE, run="tiny-stacked")
-    _clean(at)
+    assert_no_error(at)
     model = load_run(runs / "tiny-stacked").model
-    gallery = _chart(at, "Layer 2: the patches that excite each map most")
+    gallery = chart_titled(at, "Layer 2: the patches that excite each map most")
     assert len(gallery["data"][1]["text"]) == model.config.maps * 8
-    l1 = _chart(at, "Layer 1 (frozen): encoder filters")
-    assert _arr(l1["data"][0]["z"]).shape[0] > 0
+    l1 = chart_titled(at, "Layer 1 (frozen): encoder filters")
+    assert plotly_array(l1["data"][0]["z"]).shape[0] > 0
     assert "tiny-conv" in _texts(at, "caption")
-    _chart(at, "Feature maps z")
-    _chart(at, "Phase")
+    chart_titled(at, "Feature maps z")
+    chart_titled(at, "Phase")
     assert at.toggle(key="conv_re_stack").disabled  # no third layer on a second
 
 
@@ -145,12 +118,12 @@ def _png(array: np.ndarray) -> bytes:
 def test_an_upload_that_is_not_a_picture_is_refused_in_words(runs):
     at = open_app(PAGE, run="tiny-conv")
     at.radio(key="conv_source").set_value("Upload a picture").run()
-    _clean(at)
+    assert_no_error(at)
     at.file_uploader(key="conv_upload").set_value(
         ("photo.png", b"this is not a picture", "image/png")).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "photo.png is not a picture that can be read" in _texts(at, "error")
-    assert not [f for f in _charts(at) if _title(f).startswith("Feature maps")]
+    assert not [f for f in plotly_charts(at) if chart_title(f).startswith("Feature maps")]
     at.file_uploader(key="conv_upload").set_value(
         ("flat.png", _png(np.full((40, 40), 200)), "image/png")).run()
     assert "one flat colour" in _texts(at, "error")
@@ -160,14 +133,14 @@ def test_an_upload_that_is_not_a_picture_is_refused_in_words(runs):
     rng = np.random.default_rng(0)
     at.file_uploader(key="conv_upload").set_value(
         ("noise.png", _png(rng.integers(0, 255, (60, 50))), "image/png")).run()
-    _clean(at)
-    _chart(at, "Input: noise.png")
-    _chart(at, "Feature maps z")
+    assert_no_error(at)
+    chart_titled(at, "Input: noise.png")
+    chart_titled(at, "Feature maps z")
 
 
 def test_another_models_run_is_explained_with_a_link_to_a_conv_run(runs):
     at = open_app(PAGE, run="tiny-sc")
-    _clean(at)
+    assert_no_error(at)
     said = _texts(at, "info")
     assert "is a 'sparse_coding' run, not a convolutional one" in said and "conv" in said
     assert not at.get("plotly_chart")
@@ -186,11 +159,11 @@ def test_retrain_starts_a_job_with_the_settings_as_typed(runs):
     at.number_input(key="conv_re_lam").set_value(0.2).run()
     at.number_input(key="conv_re_steps").set_value(3).run()
     at.text_input(key="conv_re_name").set_value("tiny-conv-re").run()
-    _clean(at)
+    assert_no_error(at)
     at.button(key="conv_retrain").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Training conv tiny-conv-re" in _texts(at, "success")
-    (job,) = [j for j in _finish_jobs(runs) if j.name == "tiny-conv-re"]
+    (job,) = [j for j in finish_jobs(runs) if j.name == "tiny-conv-re"]
     assert job.state == "completed", job.error
     cfg = load_run(runs / "tiny-conv-re").config
     m = cfg.model_config
@@ -205,11 +178,11 @@ def test_stacking_starts_a_second_layer_on_this_run(runs):
     at.number_input(key="conv_re_kernel").set_value(2).run()
     at.number_input(key="conv_re_steps").set_value(2).run()
     at.text_input(key="conv_re_name").set_value("tiny-conv-stack").run()
-    _clean(at)
+    assert_no_error(at)
     assert at.button(key="conv_retrain").label == "Stack and train"
     at.button(key="conv_retrain").click().run()
     assert "Training a stacked layer tiny-conv-stack" in _texts(at, "success")
-    (job,) = [j for j in _finish_jobs(runs) if j.name == "tiny-conv-stack"]
+    (job,) = [j for j in finish_jobs(runs) if j.name == "tiny-conv-stack"]
     assert job.state == "completed", job.error
     m = load_run(runs / "tiny-conv-stack").config.model_config
     assert m.stacked and Path(m.layer1) == (runs / "tiny-conv").resolve()
@@ -228,7 +201,7 @@ def test_a_setting_that_cannot_work_is_said_and_keeps_train_disabled(runs):
 @pytest.mark.parametrize("run", ["tiny-conv", "tiny-stacked"])
 def test_conv_runs_are_drawn_on_the_filters_and_compare_pages(runs, page, run):
     at = open_app(page, run=run)
-    _clean(at)
+    assert_no_error(at)
     assert at.selectbox(key="run").value == run
     assert at.get("plotly_chart")
     if page.endswith("filters.py"):

@@ -5,17 +5,22 @@ started as a background job with the settings as typed."""
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from app_ui.testing import cli_train, open_app, private_runs
+from app_ui.testing import (
+    assert_no_error,
+    chart_titled,
+    cli_train,
+    finish_jobs,
+    open_app,
+    plotly_array,
+    private_runs,
+)
 from sparse_models.models.drsae import DrSAE
 from sparse_models.models.lista import Lista
 from sparse_models.models.sparse_coding import SparseCoding
@@ -39,49 +44,13 @@ def runs(tmp_path_factory):
         yield d
 
 
-def _finish_jobs(runs: Path) -> list:
-    from app_ui.jobs import _manager_for
-
-    manager = _manager_for(str(runs))
-    return [manager.wait(j.id, timeout=120) for j in manager.jobs()]
-
-
 def _texts(at, kind: str) -> str:
     return "\n".join(str(e.value) for e in getattr(at, kind))
 
 
-def _charts(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def _arr(v) -> np.ndarray:
-    """A Plotly JSON array: a list, or {"bdata": base64, "dtype", "shape"?} (plotly ≥ 6)."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-        shape = v.get("shape")
-        return a.reshape([int(n) for n in str(shape).split(",")]) if shape else a
-    return np.asarray(v, dtype=float)
-
-
-def _title(fig: dict) -> str:
-    t = fig.get("layout", {}).get("title", {})
-    return t.get("text", "") if isinstance(t, dict) else str(t or "")
-
-
-def _chart(at, starts: str) -> dict:
-    found = [f for f in _charts(at) if _title(f).startswith(starts)]
-    assert found, f"no chart titled {starts!r}; have {[_title(f) for f in _charts(at)]}"
-    return found[0]
-
-
-def _clean(at) -> None:
-    assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def test_a_drsae_run_is_drawn_with_its_units_and_test_error(runs):
     at = open_app(PAGE, run="tiny-drsae")
-    _clean(at)
+    assert_no_error(at)
     labels = {m.label: m.value for m in at.metric}
     assert {"Test error", "Part-units", "Categorical units", "Iterations T"} <= set(labels)
     run = load_run(runs / "tiny-drsae")
@@ -89,39 +58,39 @@ def test_a_drsae_run_is_drawn_with_its_units_and_test_error(runs):
     with torch.no_grad():
         wrong = (run.model.predict(ds.x_test) != ds.y_test).float().mean().item()
     assert labels["Test error"] == f"{100 * wrong:.2f} %"
-    scatter = _chart(at, "Units: angle")
+    scatter = chart_titled(at, "Units: angle")
     units = scatter["data"][0]
-    assert len(_arr(units["x"])) == run.model.n_units  # one point per unit, in unit order
+    assert len(plotly_array(units["x"])) == run.model.n_units  # one point per unit, in unit order
     assert [s["x0"] for s in scatter["layout"]["shapes"][:2]] == [0.5, 0.7]  # the thresholds
-    _chart(at, "Confusion matrix on the 297 held-out inputs")
-    _chart(at, "class probabilities at t = 3")
+    chart_titled(at, "Confusion matrix on the 297 held-out inputs")
+    chart_titled(at, "class probabilities at t = 3")
 
 
 def test_a_unit_picked_by_number_is_inspected(runs):
     at = open_app(PAGE, run="tiny-drsae", drsae_unit="5")
-    _clean(at)
+    assert_no_error(at)
     assert "**Unit 5**" in _texts(at, "markdown")
     w = load_run(runs / "tiny-drsae").model.C.detach()[:, 5].numpy()
-    bars = _chart(at, "classifier weights")["data"][0]
-    assert np.allclose(_arr(bars["y"]), w, atol=1e-6)
-    ring = _chart(at, "Units: angle")["data"][1]
-    assert len(_arr(ring["x"])) == 1
+    bars = chart_titled(at, "classifier weights")["data"][0]
+    assert np.allclose(plotly_array(bars["y"]), w, atol=1e-6)
+    ring = chart_titled(at, "Units: angle")["data"][1]
+    assert len(plotly_array(ring["x"])) == 1
 
 
 def test_the_iteration_slider_changes_what_is_shown(runs):
     at = open_app(PAGE, run="tiny-drsae", drsae_digit="3")
-    _clean(at)
-    last = _chart(at, "reconstruction D z at t = 3")
+    assert_no_error(at)
+    last = chart_titled(at, "reconstruction D z at t = 3")
     at.slider(key="drsae_t").set_value(1).run()
-    _clean(at)
-    first = _chart(at, "reconstruction D z at t = 1")
-    assert not np.allclose(_arr(first["data"][0]["z"]), _arr(last["data"][0]["z"]))
+    assert_no_error(at)
+    first = chart_titled(at, "reconstruction D z at t = 1")
+    assert not np.allclose(plotly_array(first["data"][0]["z"]), plotly_array(last["data"][0]["z"]))
     run = load_run(runs / "tiny-drsae")
     x = run.dataset().x_test[3:4]
     with torch.no_grad():
         z1 = run.model.iterates(x)[0, 0]
     assert f"at t = 1, **{int((z1 > 0).sum())} active units**" in _texts(at, "markdown")
-    _chart(at, "class probabilities at t = 1")
+    chart_titled(at, "class probabilities at t = 1")
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -133,7 +102,7 @@ def _png(array: np.ndarray) -> bytes:
 def test_an_upload_that_is_not_a_digit_picture_is_refused_in_words(runs):
     at = open_app(PAGE, run="tiny-drsae")
     at.radio(key="drsae_source").set_value("Upload a picture").run()
-    _clean(at)
+    assert_no_error(at)
     at.file_uploader(key="drsae_upload").set_value(
         ("digit.png", b"this is not a picture", "image/png")).run()
     assert not at.exception, [e.message for e in at.exception]
@@ -145,7 +114,7 @@ def test_an_upload_that_is_not_a_digit_picture_is_refused_in_words(runs):
     paper = np.full((40, 30), 255)
     paper[8:32, 13:17] = 0
     at.file_uploader(key="drsae_upload").set_value(("one.png", _png(paper), "image/png")).run()
-    _clean(at)
+    assert_no_error(at)
     assert "one.png: at t = 3" in _texts(at, "markdown").replace("\\", "")
 
 
@@ -163,7 +132,7 @@ def test_an_uploaded_digit_is_prepared_like_the_runs_inputs(runs):
 
 def test_another_models_run_is_explained(runs):
     at = open_app(PAGE, run="tiny-sc")
-    _clean(at)
+    assert_no_error(at)
     said = _texts(at, "info")
     assert "is a 'sparse_coding' run" in said.replace("\\", "") and "not a DrSAE" in said
     assert not at.get("plotly_chart")
@@ -172,28 +141,28 @@ def test_another_models_run_is_explained(runs):
 
 def test_a_drsae_run_on_the_orientation_page_is_explained(runs):
     at = open_app("../pages/orientation.py", run="tiny-drsae")
-    _clean(at)
+    assert_no_error(at)
     assert "no orientation map" in _texts(at, "info") + _texts(at, "caption")
     assert not at.get("plotly_chart")
 
 
 def test_a_lista_run_shows_code_error_against_iterations(runs):
     at = open_app(PAGE, run="tiny-lista")
-    _clean(at)
-    curves = _chart(at, "Code error on")
+    assert_no_error(at)
+    curves = chart_titled(at, "Code error on")
     names = [t["name"] for t in curves["data"]]
     assert names == ["ISTA", "FISTA", "LISTA (T = 2)"]
     assert curves["layout"]["yaxis"]["type"] == "log"
     assert "the dictionary of tiny-drsae" in _texts(at, "caption").replace("\\", "")
     at.toggle(key="drsae_curve_tuned").set_value(True).run()
-    _clean(at)
-    assert [t["name"] for t in _chart(at, "Code error on")["data"]] == [
+    assert_no_error(at)
+    assert [t["name"] for t in chart_titled(at, "Code error on")["data"]] == [
         "ISTA", "FISTA", "FISTA, tuned threshold", "LISTA (T = 2)"]
     assert "FISTA with a tuned threshold" in _texts(at, "caption")
     # and the DrSAE's own page finds the LISTA run trained on its dictionary
     at = open_app(PAGE, run="tiny-drsae")
     assert at.selectbox(key="drsae_lista").value == "tiny-lista"
-    assert "LISTA (T = 2)" in [t["name"] for t in _chart(at, "Code error on")["data"]]
+    assert "LISTA (T = 2)" in [t["name"] for t in chart_titled(at, "Code error on")["data"]]
     # a LISTA trained from here starts from the model's own number of steps
     steps = default_sections("lista")["train"]["steps"]
     assert steps > 600 and at.number_input(key="drsae_lista_steps").value == steps
@@ -207,12 +176,12 @@ def test_retrain_starts_a_job_with_the_settings_as_typed(runs):
     at.number_input(key="drsae_re_steps").set_value(4).run()
     at.toggle(key="drsae_re_pretrain").set_value(False).run()
     at.text_input(key="drsae_re_name").set_value("tiny-retrained").run()
-    _clean(at)
+    assert_no_error(at)
     assert not at.button(key="drsae_retrain").disabled
     at.button(key="drsae_retrain").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert "Training DrSAE tiny-retrained" in _texts(at, "success").replace("\\", "")
-    (job,) = [j for j in _finish_jobs(runs) if j.name == "tiny-retrained"]
+    (job,) = [j for j in finish_jobs(runs) if j.name == "tiny-retrained"]
     assert job.state == "completed", job.error
     cfg = load_run(runs / "tiny-retrained").config
     m = cfg.model_config

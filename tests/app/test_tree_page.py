@@ -5,12 +5,11 @@ groups drawn without S or pruning, and the Train page's tree group kind trained 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app_ui.testing import cli_train, open_app, private_runs
+from app_ui.testing import cli_train, finish_jobs, open_app, private_runs
 from sparse_models.models.lateral import Lateral
 from sparse_models.models.topographic import Topographic
 from sparse_models.training.runs import load_run
@@ -31,13 +30,6 @@ def runs(tmp_path_factory):
         cli_train(d, "lateral", "tiny-flat", TINY + ["model.structure=all", "model.n_units=8"])
         cli_train(d, "topographic", "tiny-topo-tree", TINY_TOPO_TREE)
         yield d
-
-
-def _finish_jobs(runs: Path) -> list:
-    from app_ui.jobs import _manager_for
-
-    manager = _manager_for(str(runs))
-    return [manager.wait(j.id, timeout=120) for j in manager.jobs()]
 
 
 def _texts(at, kind: str) -> str:
@@ -99,7 +91,7 @@ def test_prune_and_continue_training_makes_a_smaller_run_in_the_background(runs)
     at.button(key="tree_prune").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Pruned" in _texts(at, "success")
-    (job,) = [j for j in _finish_jobs(runs) if j.name == "tiny-pruned"]
+    (job,) = [j for j in finish_jobs(runs) if j.name == "tiny-pruned"]
     assert job.state == "completed", job.error
     new = load_run(runs / "tiny-pruned")
     assert new.model.n_units == int((usage >= t / 100).sum()) < run.model.n_units
@@ -121,7 +113,7 @@ def test_retrain_controls_start_a_new_tree_and_refuse_a_too_large_one(runs):
     assert not at.button(key="tree_retrain").disabled
     at.button(key="tree_retrain").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    (job,) = [j for j in _finish_jobs(runs) if j.name == "tiny-retrained"]
+    (job,) = [j for j in finish_jobs(runs) if j.name == "tiny-retrained"]
     assert job.state == "completed", job.error
     cfg = load_run(runs / "tiny-retrained").config.model_config
     assert (cfg.depth, cfg.branching, cfg.n_trees, cfg.learn_s, cfg.parents) == (2, 2, 3, True, ())
@@ -186,7 +178,7 @@ def test_the_train_page_offers_tree_groups_and_trains_what_is_typed(runs):
     at.button(key="train_start").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert not _form_errors(at)
-    (job,) = [j for j in _finish_jobs(runs) if j.name == "app-topo-tree"]
+    (job,) = [j for j in finish_jobs(runs) if j.name == "app-topo-tree"]
     assert job.state == "completed", job.error
     run = load_run(runs / "app-topo-tree")
     g = run.config.model_config.group
