@@ -243,13 +243,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ray_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def _ray_start(args: list[str]) -> list[str]:
+    """`ray start` for a small test node on loopback (1 CPU), blocking until it is stopped."""
     ray_cli = Path(sys.executable).with_name("ray")
-    return subprocess.Popen([str(ray_cli), "start", "--block", "--node-ip-address=127.0.0.1",
-                             "--num-cpus=1", "--object-store-memory=80000000",
-                             "--disable-usage-stats", *args], env=env, cwd=log.parent,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return [str(ray_cli), "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+            "--object-store-memory=80000000", "--disable-usage-stats", *args]
+
+
+def _ray_node(args: list[str], env: dict[str, str], log: Path,
+              hide: Path | None = None) -> subprocess.Popen:
+    """A test node; with `hide`, started in its own mount table with an empty folder mounted
+    over `hide`, as on a machine where that folder is not shared."""
+    cmd = _ray_start(args)
+    if hide is not None:
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               f"mount -t tmpfs none {hide} && exec {' '.join(cmd)}"]
+    return subprocess.Popen(cmd, env=env, cwd=log.parent, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _wait_started(proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -333,15 +343,9 @@ def test_a_cluster_node_that_cannot_see_the_runs_folder_is_named_before_any_tria
     port = _free_port()
     address = f"127.0.0.1:{port}"
     ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    ray_cli = Path(sys.executable).with_name("ray")
-    start = [str(ray_cli), "start", "--block", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-             "--object-store-memory=80000000", "--disable-usage-stats", "--head",
-             f"--port={port}", "--include-dashboard=false", f"--temp-dir={ray_tmp}"]
-    hidden = f"mount -t tmpfs none {runs} && exec {' '.join(start)}"
     log = tmp_path / "head.log"
-    head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", hidden],
-                            env=env, cwd=tmp_path, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    head = _ray_node(["--head", f"--port={port}", "--include-dashboard=false",
+                      f"--temp-dir={ray_tmp}"], env, log, hide=runs)
     try:
         _wait_started(head, log)
         out = subprocess.run([sys.executable, "-m", "sparse_models", "sweep", "topographic",
