@@ -455,3 +455,16 @@ def chart_titled(at: Any, starts: str) -> dict:
     found = [f for f in plotly_charts(at) if chart_title(f).startswith(starts)]
     assert found, f"no chart titled {starts!r}; have {[chart_title(f) for f in plotly_charts(at)]}"
     return found[0]
+
+
+def png_bytes(a: Any) -> bytes:
+    """An array of 0–255 values (grey, RGB or RGBA) as the bytes of a PNG file, as a user's
+    upload would arrive."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(a).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()

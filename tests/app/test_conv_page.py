@@ -6,14 +6,12 @@ and Compare pages."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from app_ui.testing import (
     assert_no_error,
@@ -24,6 +22,7 @@ from app_ui.testing import (
     open_app,
     plotly_array,
     plotly_charts,
+    png_bytes,
     private_runs,
 )
 from sparse_models.models.conv import ConvAutoencoder
@@ -109,12 +108,6 @@ def test_a_stacked_run_shows_its_layer2_patches_and_frozen_layer1(runs):
     assert at.toggle(key="conv_re_stack").disabled  # no third layer on a second
 
 
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array.astype(np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_an_upload_that_is_not_a_picture_is_refused_in_words(runs):
     at = open_app(PAGE, run="tiny-conv")
     at.radio(key="conv_source").set_value("Upload a picture").run()
@@ -125,14 +118,14 @@ def test_an_upload_that_is_not_a_picture_is_refused_in_words(runs):
     assert "photo.png is not a picture that can be read" in _texts(at, "error")
     assert not [f for f in plotly_charts(at) if chart_title(f).startswith("Feature maps")]
     at.file_uploader(key="conv_upload").set_value(
-        ("flat.png", _png(np.full((40, 40), 200)), "image/png")).run()
+        ("flat.png", png_bytes(np.full((40, 40), 200)), "image/png")).run()
     assert "one flat colour" in _texts(at, "error")
     at.file_uploader(key="conv_upload").set_value(
-        ("tiny.png", _png(np.eye(3) * 255), "image/png")).run()
+        ("tiny.png", png_bytes(np.eye(3) * 255), "image/png")).run()
     assert "needs at least" in _texts(at, "error")
     rng = np.random.default_rng(0)
     at.file_uploader(key="conv_upload").set_value(
-        ("noise.png", _png(rng.integers(0, 255, (60, 50))), "image/png")).run()
+        ("noise.png", png_bytes(rng.integers(0, 255, (60, 50))), "image/png")).run()
     assert_no_error(at)
     chart_titled(at, "Input: noise.png")
     chart_titled(at, "Feature maps z")

@@ -8,7 +8,6 @@ a stroke drawn by the mouse on the shipped drsae-mnist run.
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from app_ui.drsae import UploadError, prepare_drawing, prepare_upload
 from app_ui.testing import (
@@ -26,6 +24,7 @@ from app_ui.testing import (
     cli_train,
     open_app,
     open_page,
+    png_bytes,
     private_runs,
     wait_rerun,
 )
@@ -55,12 +54,6 @@ def _unit_rows(n: int = 50, p: int = 784) -> torch.Tensor:
 def _pixels(n: int = 50, p: int = 784) -> torch.Tensor:
     """Stand-in for a run's inputs left as pixels in 0–1 (no scaling)."""
     return torch.rand(n, p)
-
-
-def _png(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _centre_of_mass(p: np.ndarray) -> tuple[float, float]:
@@ -101,7 +94,7 @@ def test_a_drawing_is_prepared_exactly_as_the_same_picture_uploaded() -> None:
         np.uint8)  # grey, antialiased-looking ink, the same in r, g and b
     ref = _unit_rows()
     drawn = prepare_drawing(canvas, (28, 28), ref)
-    uploaded = prepare_upload(_png(canvas[..., :3]), "seven.png", (28, 28), ref)
+    uploaded = prepare_upload(png_bytes(canvas[..., :3]), "seven.png", (28, 28), ref)
     for a, b in zip(drawn, uploaded, strict=True):
         assert np.allclose(a, b, atol=1e-6)
 
@@ -140,7 +133,7 @@ def test_a_small_input_uses_the_whole_box() -> None:
 def _sent(canvas: np.ndarray) -> dict:
     """What streamlit-drawable-canvas 0.13 keeps as its value after a stroke: the drawing's
     objects and, with return_image_data, the canvas as a PNG data URL."""
-    url = "data:image/png;base64," + base64.b64encode(_png(canvas)).decode()
+    url = "data:image/png;base64," + base64.b64encode(png_bytes(canvas)).decode()
     return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url},
             "backgroundFit": None}
 

@@ -5,12 +5,9 @@ started as a background job with the settings as typed."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from app_ui.testing import (
     assert_no_error,
@@ -19,6 +16,7 @@ from app_ui.testing import (
     finish_jobs,
     open_app,
     plotly_array,
+    png_bytes,
     private_runs,
 )
 from sparse_models.models.drsae import DrSAE
@@ -93,12 +91,6 @@ def test_the_iteration_slider_changes_what_is_shown(runs):
     chart_titled(at, "class probabilities at t = 1")
 
 
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array.astype(np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_an_upload_that_is_not_a_digit_picture_is_refused_in_words(runs):
     at = open_app(PAGE, run="tiny-drsae")
     at.radio(key="drsae_source").set_value("Upload a picture").run()
@@ -108,12 +100,12 @@ def test_an_upload_that_is_not_a_digit_picture_is_refused_in_words(runs):
     assert not at.exception, [e.message for e in at.exception]
     assert "is not a picture that can be read" in _texts(at, "error")
     at.file_uploader(key="drsae_upload").set_value(
-        ("blank.png", _png(np.full((30, 30), 255)), "image/png")).run()
+        ("blank.png", png_bytes(np.full((30, 30), 255)), "image/png")).run()
     assert "one flat colour" in _texts(at, "error")
     # a dark stroke on white paper: accepted, inverted, and settled like a test digit
     paper = np.full((40, 30), 255)
     paper[8:32, 13:17] = 0
-    at.file_uploader(key="drsae_upload").set_value(("one.png", _png(paper), "image/png")).run()
+    at.file_uploader(key="drsae_upload").set_value(("one.png", png_bytes(paper), "image/png")).run()
     assert_no_error(at)
     assert "one.png: at t = 3" in _texts(at, "markdown").replace("\\", "")
 
@@ -124,7 +116,7 @@ def test_an_uploaded_digit_is_prepared_like_the_runs_inputs(runs):
     run = load_run(runs / "tiny-drsae")
     paper = np.full((40, 30), 255)
     paper[8:32, 13:17] = 0
-    x, picture = prepare_upload(_png(paper), "one.png", (8, 8), run.dataset().x)
+    x, picture = prepare_upload(png_bytes(paper), "one.png", (8, 8), run.dataset().x)
     assert x.shape == (64,) and picture.shape == (8, 8)
     assert abs(x.mean()) < 1e-5 and abs(np.linalg.norm(x) - 1) < 1e-5  # as digits' rows
     assert picture[:, 3:5].mean() > picture[:, :2].mean()  # the stroke is light, in the middle
