@@ -35,14 +35,12 @@ def job_manager() -> JobManager:
 
 @st.cache_resource(show_spinner=False)
 def warm_up_training() -> threading.Thread:
-    """Pay the one-off costs of a process's first job in the background, once, while the user
+    """Pay the one-off cost of a process's first job in the background, once, while the user
     is still setting it up (called by the Train page, not at start-up, so it does not slow the
-    first page): torch's first optimiser imports torch._dynamo (1.5 s or more on 2 cores), and
-    the default images are loaded and whitened (the library caches them)."""
+    first page): the default images are loaded and whitened (the library caches them)."""
 
     def work() -> None:
         try:
-            torch.optim.Adam([torch.zeros(1, requires_grad=True)])
             load_dataset(DataConfig())
         except Exception:  # only a head start: a real problem shows when the job runs
             pass

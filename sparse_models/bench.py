@@ -120,10 +120,11 @@ def learned_dictionary(n_atoms: int = 256, steps: int = 150) -> torch.Tensor:
     correlated, Gabor-like atoms as in real use (harder for FISTA than random atoms)."""
     from .data import DataConfig, batches, load_dataset
     from .models import build_model
+    from .training.optim import AdamW
 
     ds = load_dataset(DataConfig())
     model = build_model("sparse_coding", {"n_units": n_atoms, "input_shape": list(ds.input_shape[1:])})
-    opt = torch.optim.Adam(model.param_groups(1e-2))
+    opt = AdamW(model.param_groups(1e-2))
     it = batches(ds, 256, seed=0)
     for _ in range(steps):
         model.train_step(*next(it), opt)

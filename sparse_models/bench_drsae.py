@@ -75,13 +75,15 @@ def train_mlp(x: torch.Tensor, y: torch.Tensor, x_eval: torch.Tensor, y_eval: to
     as in training (`data.batches`, seed 0). Returns {"error": on x_eval, "wall_s"}."""
     from .data import batches
     from .data.base import Dataset
+    from .training.optim import SGD, AdamW
 
     torch.manual_seed(seed)
     n_classes = int(max(int(y.max()), int(y_eval.max()))) + 1
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
                               torch.nn.Linear(hidden, n_classes))
-    opt = (torch.optim.Adam(net.parameters(), lr=lr) if optimizer == "adam"
-           else torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum))
+    # the trainer's own optimisers, as DrSAE gets
+    opt = (AdamW(net.parameters(), lr=lr) if optimizer == "adam"
+           else SGD(net.parameters(), lr=lr, momentum=momentum))
     it = batches(Dataset(x=x, input_shape=(1, 1, x.shape[1]), y=y), batch_size, seed=0)
     t = time.perf_counter()
     for _ in range(steps):

@@ -26,7 +26,7 @@ which model it is:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from torch import nn
 
 from ..config import ConfigError, from_dict, to_dict
 from ..groups import square_map_shape
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..training.optim import Optimizer
 
 LayoutKind = Literal["map", "tree", "sheet", "none"]
 
@@ -161,7 +164,7 @@ class SparseModel(nn.Module):
         """Projection applied after every optimiser step. Default: nothing."""
 
     def train_step(
-        self, x: torch.Tensor, y: torch.Tensor | None, optimizer: torch.optim.Optimizer
+        self, x: torch.Tensor, y: torch.Tensor | None, optimizer: Optimizer
     ) -> dict[str, torch.Tensor]:
         """One step: `gradients`, optimiser step, then `constrain()`."""
         optimizer.zero_grad(set_to_none=True)

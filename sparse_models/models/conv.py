@@ -38,7 +38,7 @@ phase, so this top-down image is a rough one (its own objective is the pooled ma
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,9 @@ from torch import nn
 
 from ..config import ConfigError, check, check_ranges, setting
 from .base import SparseModel, register
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..training.optim import Optimizer
 
 
 def out_side(n: int, k: int) -> int:
@@ -363,7 +366,7 @@ class ConvAutoencoder(SparseModel):
                 {"params": [self.D, self.b, self.gain], "lr": lr, "weight_decay": 0.0}]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
         if not bool(self.started):
             self.start_from(self.layer_input(self.image(x)))
         return super().train_step(x, y, optimizer)

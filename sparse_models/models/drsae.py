@@ -43,7 +43,7 @@ and 0.005 left more units alive but ended at 5 % with fewer part-units.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +52,9 @@ from torch import nn
 from ..config import check, check_ranges, setting
 from .base import PatchModel, register
 from .penalties import lipschitz
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..training.optim import Optimizer
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ class DrSAE(PatchModel):
         return {"loss": total, **terms}
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
         self._set_phase_rates(optimizer)
         terms = super().train_step(x, y, optimizer)
         self.steps_done += 1
@@ -273,7 +276,7 @@ class DrSAE(PatchModel):
                  "phase_lr": [lr * pre[k], lr * fine[k]], "momentum": self.config.momentum,
                  "name": k} for k in pre]
 
-    def _set_phase_rates(self, optimizer: torch.optim.Optimizer) -> None:
+    def _set_phase_rates(self, optimizer: Optimizer) -> None:
         phase = 0 if self.pretraining else 1
         for g in optimizer.param_groups:
             if "phase_lr" in g:

@@ -72,7 +72,7 @@ slowly at 1000 steps (35.3° at 250). One seed each; `python -m sparse_models an
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -82,6 +82,9 @@ from .. import trees
 from ..config import ConfigError, check, check_ranges, setting
 from .base import Layout, PatchModel, register
 from .penalties import lipschitz
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..training.optim import Optimizer
 
 Structure = Literal["tree", "local", "all"]
 Init = Literal["random", "branch"]
@@ -532,7 +535,7 @@ class Lateral(PatchModel):
             return self._terms(x, z)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
         """The base step on D (then unit-norm atoms); with `learn_s`, one projected ascent step
         on S at the same codes."""
         terms = super().train_step(x, y, optimizer)

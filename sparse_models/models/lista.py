@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from torch import nn
 from ..config import ConfigError, check, check_ranges, setting
 from .base import PatchModel, register
 from .penalties import fista_solve, lipschitz, shrink, soft_threshold
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..training.optim import Optimizer
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ class Lista(PatchModel):
         return out * (x.norm(dim=1, keepdim=True) / out.norm(dim=2, keepdim=True).clamp_min(1e-12))
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
         half = self.config.lr_half_life
         for g in optimizer.param_groups:
             # The step count travels in the optimiser's state, so a resumed run keeps its rate.

@@ -32,7 +32,7 @@ Each step decreases E and never divides by zero, unlike a gradient step on the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
@@ -41,6 +41,9 @@ from ..config import check, check_ranges, setting
 from ..groups import GroupSpec
 from .base import Layout, PatchModel, register
 from .penalties import group_l2, lipschitz, shrink, soft_threshold
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..training.optim import Optimizer
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,7 @@ class Topographic(PatchModel):
         self._fired = (code != 0).any(0).detach()
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
         """The base step; with `revive_every` > 0, every `revive_every` steps (up to
         `revive_until`) the units whose F(x) was 0 on every patch since the last check are
         revived (`revive`)."""
@@ -334,7 +337,7 @@ class Topographic(PatchModel):
 
     @torch.no_grad()
     def revive(self, x: torch.Tensor, dead: torch.Tensor,
-               optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+               optimizer: Optimizer | None = None) -> torch.Tensor:
         """Start the units marked in `dead` (K,) bool again, from the patches of x: (B, P) that
         the model reconstructs worst: each gets a residual r = x − F(x)D, drawn with probability
         ∝ ‖r‖², as its decoder atom (unit norm) and its encoder filter (scaled to the median

@@ -17,6 +17,7 @@ import torch
 
 from ..config import ConfigError, check, check_ranges, setting
 from ..models.base import SparseModel
+from .optim import SGD, AdamW, Optimizer
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -100,7 +101,7 @@ class TrainResult:
     stopped: bool  # should_stop() ended training early
     metrics: dict[str, float]  # the last logged metrics
     elapsed_s: float
-    optimizer: torch.optim.Optimizer = field(repr=False)
+    optimizer: Optimizer = field(repr=False)
 
 
 class TrainingDiverged(RuntimeError):
@@ -135,14 +136,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
-def make_optimizer(model: SparseModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: SparseModel, cfg: TrainConfig) -> Optimizer:
     """Adam or SGD over `model.param_groups(cfg.lr)` (models scale per-matrix rates there)."""
     groups = model.param_groups(cfg.lr)
     if cfg.optimizer == "adam":
         # AdamW: weight decay, where a model's group asks for it, is decoupled from the adaptive
-        # step (with none it is plain Adam). The fused kernel does the whole update in one pass.
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=0.0, fused=True)
-    return torch.optim.SGD(groups, lr=cfg.lr)
+        # step (with none it is plain Adam).
+        return AdamW(groups, lr=cfg.lr, weight_decay=0.0)
+    return SGD(groups, lr=cfg.lr)
 
 
 def train(
@@ -152,7 +153,7 @@ def train(
     on_step: Callable[[StepInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     start_step: int = 0,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: Optimizer | None = None,
     after_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Run `model.train_step` from `start_step` up to `cfg.steps`.

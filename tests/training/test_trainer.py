@@ -13,6 +13,7 @@ from torch import nn
 
 from sparse_models.config import ConfigError, from_dict, to_dict
 from sparse_models.models.base import SparseModel
+from sparse_models.training import optim
 from sparse_models.training import trainer as trainer_mod
 from sparse_models.training.trainer import (
     StepInfo,
@@ -177,9 +178,9 @@ def test_optimizer_choice_and_param_groups():
     torch.manual_seed(1)
     model = Scaled(TinyConfig())
     sgd = make_optimizer(model, TrainConfig(optimizer="sgd", lr=0.2))
-    assert isinstance(sgd, torch.optim.SGD)
+    assert isinstance(sgd, optim.SGD)
     assert sgd.param_groups[0]["lr"] == pytest.approx(0.05)
-    assert isinstance(make_optimizer(model, TrainConfig()), torch.optim.Adam)
+    assert isinstance(make_optimizer(model, TrainConfig()), optim.AdamW)
 
 
 def test_a_given_optimizer_is_used_and_returned():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -36,6 +36,9 @@ from .format import (
     sanitize_run_name,
     write_json_atomic,
 )
+
+if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
+    from ..optim import Optimizer
 
 
 class RunWriter:
@@ -82,7 +85,7 @@ class RunWriter:
                        metadata=_meta("weights", model=model.name, step=step))
         atomic_write_bytes(self.path / WEIGHTS_FILE, data)
 
-    def save_checkpoint(self, model: SparseModel, optimizer: torch.optim.Optimizer, step: int,
+    def save_checkpoint(self, model: SparseModel, optimizer: Optimizer, step: int,
                         extra: dict[str, Any] | None = None) -> None:
         """Model + optimiser state + the torch RNG states, so a resume continues bit-exactly."""
         tensors = _tensors_for_saving(model.state_dict(), "model.")
