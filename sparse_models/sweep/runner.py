@@ -63,10 +63,21 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
             # The code goes with the job, so nodes need only the requirements installed.
             ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, **common)
         else:
-            env = {"PYTHONPATH": os.pathsep.join(
-                p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-            ray.init(num_cpus=num_cpus or local_cpus(), object_store_memory=OBJECT_STORE_BYTES,
-                     runtime_env={"env_vars": env}, **common)
+            # The workers find this code through PYTHONPATH, set in the environment Ray's
+            # processes inherit rather than as a job runtime_env: a job with a runtime_env gets
+            # workers of its own, started only when its first task arrives, whereas these are
+            # the workers Ray starts (one a CPU) as it comes up.
+            previous = os.environ.get("PYTHONPATH")
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(REPO_ROOT), previous or "") if p)
+            try:
+                ray.init(num_cpus=num_cpus or local_cpus(),
+                         object_store_memory=OBJECT_STORE_BYTES, **common)
+            finally:
+                if previous is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = previous
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise SweepError(f"could not start or reach {where}: {exc}") from None
