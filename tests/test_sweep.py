@@ -27,7 +27,7 @@ from sparse_models.cli import main as cli_main
 from sparse_models.config import ConfigError
 from sparse_models.sweep import SweepSpec, create_sweep, expand, read_sweep, trial_rows
 from sparse_models.sweep.spec import parse_grid, parse_random, split_values
-from sparse_models.sweep.store import read_events, sweeps_dir
+from sparse_models.sweep.store import read_events, sweep_state, sweeps_dir
 from sparse_models.training.runs import REPO_ROOT, load_run
 
 TINY = {"data.n_patches": 256, "train.batch_size": 32, "train.steps": 30,
@@ -221,6 +221,34 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(local_ray: Non
     assert [e for e in after if e["trial"] == first] == [e for e in before if e["trial"] == first]
     assert (run / "weights.safetensors").stat().st_mtime_ns == weights_mtime
     assert [r["state"] for r in trial_rows(read_sweep(folder))] == ["completed"] * 3
+
+
+def test_a_stop_while_ray_starts_records_the_sweep_as_stopped(tmp_path: Path) -> None:
+    """The Sweep page's Stop (SIGTERM) right after Launch lands while the local Ray is still
+    coming up: the sweep is recorded as stopped (resumable), not left as never started."""
+    cmd = [sys.executable, "-m", "sparse_models", "sweep", "topographic",
+           "--grid", "lam=0.1,0.2", *TINY_FLAGS, "--out", str(tmp_path), "--name", "early"]
+    proc = subprocess.Popen(cmd, env=subprocess_env(), cwd=REPO_ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        for line in proc.stderr:  # the first line comes just before Ray is started
+            seen.append(line)
+            if "trials; its folder is" in line:
+                break
+        time.sleep(0.5)  # into run_sweep: importing and starting Ray take seconds more
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = "".join(seen) + (rest or "")
+    assert proc.returncode == 130, text[-2000:]
+    folder = tmp_path / ".sweeps" / "early"
+    assert sweep_state(folder) == "stopped", text[-2000:]
+    assert not any(e["state"] == "completed" for e in read_events(folder))
+    assert f"--resume {folder}" in text
 
 
 def test_a_quick_real_bench_runs_both_ways(local_ray: None, tmp_path: Path) -> None:

@@ -164,9 +164,8 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
     """Run every unfinished trial of `sweep` (those with no completed/failed record); returns
     how many ended in each state. Starts a local Ray (shut down at the end) unless `address`
     is given or Ray is already running in this process. Ctrl-C / SIGTERM stop the trials in
-    flight (their run folders keep their checkpoints) and record the sweep as stopped."""
-    import ray
-
+    flight (their run folders keep their checkpoints) and record the sweep as stopped, also
+    when they come while Ray is still starting."""
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     todo = [t for t in sweep.trials if t.id not in finished_ids(sweep.path)]
     skipped = len(sweep.trials) - len(todo)
@@ -180,11 +179,23 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
         return counts
     want = max_concurrent or (local_cpus() if not address else None)
     t_start = time.perf_counter()
-    started_here = start_ray(address, num_cpus=local_cpus())
+    started_here = False
     previous = signal.getsignal(signal.SIGTERM)
     try:
         if threading_is_main():
             signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            import ray  # a second or more: inside, so that a Stop now is handled too
+
+            started_here = start_ray(address, num_cpus=local_cpus())
+        except KeyboardInterrupt:
+            if "ray" in sys.modules:
+                sys.modules["ray"].shutdown()  # whatever part of a local Ray had come up
+            update_status(sweep.path, state="stopped",
+                          finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            say(f"stopped before any trial ran; start it with: python -m sparse_models sweep "
+                f"--resume {sweep.path}")
+            raise
         total, smallest = cluster_cpus()
         if address:
             check_shared_storage(sweep.runs_dir)
