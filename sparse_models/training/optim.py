@@ -51,8 +51,16 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad.zero_()
 
-    def _with_grads(self, group: dict[str, Any]) -> list[torch.Tensor]:
-        return [p for p in group["params"] if p.grad is not None]
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter that has a gradient, group by group."""
+        for g in self.param_groups:
+            params = [p for p in g["params"] if p.grad is not None]
+            if params:
+                self._update(g, params)
+
+    def _update(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        raise NotImplementedError
 
     # --- saving and loading (torch.optim's layout: parameters numbered across the groups) -------
     def state_dict(self) -> dict[str, Any]:
@@ -108,37 +116,33 @@ class AdamW(Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps,
                                   "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self) -> None:
-        for g in self.param_groups:
-            params = self._with_grads(g)
-            if not params:
-                continue
-            for p in params:
-                if p not in self.state:
-                    self.state[p] = {"step": torch.zeros((), dtype=torch.float32),
-                                     "exp_avg": torch.zeros_like(p),
-                                     "exp_avg_sq": torch.zeros_like(p)}
-            # parameters of one group step together, except where one had no gradient once
-            by_step: dict[float, list[torch.Tensor]] = {}
-            for p in params:
-                s = self.state[p]["step"]
-                s += 1
-                by_step.setdefault(float(s), []).append(p)
-            lr, (b1, b2), eps, wd = g["lr"], g["betas"], g["eps"], g["weight_decay"]
-            for t, ps in by_step.items():
-                grads = [p.grad for p in ps]
-                m = [self.state[p]["exp_avg"] for p in ps]
-                v = [self.state[p]["exp_avg_sq"] for p in ps]
-                if wd:
-                    torch._foreach_mul_(ps, 1.0 - lr * wd)
-                torch._foreach_lerp_(m, grads, 1.0 - b1)
-                torch._foreach_mul_(v, b2)
-                torch._foreach_addcmul_(v, grads, grads, 1.0 - b2)
-                denom = torch._foreach_sqrt(v)
-                torch._foreach_div_(denom, math.sqrt(1.0 - b2 ** t))
-                torch._foreach_add_(denom, eps)
-                torch._foreach_addcdiv_(ps, m, denom, -lr / (1.0 - b1 ** t))
+    def _update(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        for p in params:
+            if p not in self.state:
+                self.state[p] = {"step": torch.zeros((), dtype=torch.float32),
+                                 "exp_avg": torch.zeros_like(p),
+                                 "exp_avg_sq": torch.zeros_like(p)}
+        # parameters of one group step together, except where one had no gradient once
+        by_step: dict[float, list[torch.Tensor]] = {}
+        for p in params:
+            s = self.state[p]["step"]
+            s += 1
+            by_step.setdefault(float(s), []).append(p)
+        lr, (b1, b2), eps, wd = (group["lr"], group["betas"], group["eps"],
+                                 group["weight_decay"])
+        for t, ps in by_step.items():
+            grads = [p.grad for p in ps]
+            m = [self.state[p]["exp_avg"] for p in ps]
+            v = [self.state[p]["exp_avg_sq"] for p in ps]
+            if wd:
+                torch._foreach_mul_(ps, 1.0 - lr * wd)
+            torch._foreach_lerp_(m, grads, 1.0 - b1)
+            torch._foreach_mul_(v, b2)
+            torch._foreach_addcmul_(v, grads, grads, 1.0 - b2)
+            denom = torch._foreach_sqrt(v)
+            torch._foreach_div_(denom, math.sqrt(1.0 - b2 ** t))
+            torch._foreach_add_(denom, eps)
+            torch._foreach_addcdiv_(ps, m, denom, -lr / (1.0 - b1 ** t))
 
 
 class SGD(Optimizer):
@@ -149,27 +153,22 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
-    @torch.no_grad()
-    def step(self) -> None:
-        for g in self.param_groups:
-            params = self._with_grads(g)
-            if not params:
-                continue
-            lr, mu, wd = g["lr"], g["momentum"], g["weight_decay"]
-            grads = [p.grad for p in params]
-            if wd:
-                grads = torch._foreach_add(grads, params, alpha=wd)
-            if mu:
-                d = []
-                for p, grad in zip(params, grads, strict=True):
-                    buf = self.state.setdefault(p, {}).get("momentum_buffer")
-                    if buf is None:
-                        buf = self.state[p]["momentum_buffer"] = grad.detach().clone()
-                    else:
-                        buf.mul_(mu).add_(grad)
-                    d.append(buf)
-                grads = d
-            torch._foreach_add_(params, grads, alpha=-lr)
+    def _update(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        grads = [p.grad for p in params]
+        if wd:
+            grads = torch._foreach_add(grads, params, alpha=wd)
+        if mu:
+            d = []
+            for p, grad in zip(params, grads, strict=True):
+                buf = self.state.setdefault(p, {}).get("momentum_buffer")
+                if buf is None:
+                    buf = self.state[p]["momentum_buffer"] = grad.detach().clone()
+                else:
+                    buf.mul_(mu).add_(grad)
+                d.append(buf)
+            grads = d
+        torch._foreach_add_(params, grads, alpha=-lr)
 
 
 __all__ = ["SGD", "AdamW", "Optimizer"]
