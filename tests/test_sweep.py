@@ -223,20 +223,30 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(local_ray: Non
     assert [r["state"] for r in trial_rows(read_sweep(folder))] == ["completed"] * 3
 
 
-def test_a_stop_while_ray_starts_records_the_sweep_as_stopped(tmp_path: Path) -> None:
-    """The Sweep page's Stop (SIGTERM) right after Launch lands while the local Ray is still
-    coming up: the sweep is recorded as stopped (resumable), not left as never started."""
+@pytest.mark.parametrize("when", ["importing ray", "starting ray", "running trials"])
+def test_a_stop_at_any_moment_records_the_sweep_as_stopped(when: str, tmp_path: Path) -> None:
+    """The Sweep page's Stop (SIGTERM) lands while the sweep imports Ray, while ray.init runs
+    (which puts in a SIGTERM handler of its own), or while trials run: each time the sweep
+    exits 130, is recorded as stopped (resumable) and says how to go on."""
     cmd = [sys.executable, "-m", "sparse_models", "sweep", "topographic",
-           "--grid", "lam=0.1,0.2", *TINY_FLAGS, "--out", str(tmp_path), "--name", "early"]
+           "--grid", "lam=0.1,0.2", *TINY_FLAGS, "--set", "train.steps=3000",
+           "--out", str(tmp_path), "--name", "early"]
+    folder = tmp_path / ".sweeps" / "early"
     proc = subprocess.Popen(cmd, env=subprocess_env(), cwd=REPO_ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen: list[str] = []
     try:
-        for line in proc.stderr:  # the first line comes just before Ray is started
+        for line in proc.stderr:  # the first line comes just before Ray is imported and started
             seen.append(line)
             if "trials; its folder is" in line:
                 break
-        time.sleep(0.5)  # into run_sweep: importing and starting Ray take seconds more
+        if when == "running trials":
+            deadline = time.monotonic() + 120
+            while not any(e["state"] == "running" for e in read_events(folder)):
+                assert time.monotonic() < deadline, "no trial started in 120 s"
+                time.sleep(0.1)
+        else:  # importing ray takes about a second here, ray.init about four more
+            time.sleep(0.3 if when == "importing ray" else 2.5)
         proc.send_signal(signal.SIGTERM)
         rest = proc.communicate(timeout=60)[1]
     finally:
@@ -245,11 +255,9 @@ def test_a_stop_while_ray_starts_records_the_sweep_as_stopped(tmp_path: Path) ->
             proc.wait()
     text = "".join(seen) + (rest or "")
     assert proc.returncode == 130, text[-2000:]
-    folder = tmp_path / ".sweeps" / "early"
     assert sweep_state(folder) == "stopped", text[-2000:]
     assert not any(e["state"] == "completed" for e in read_events(folder))
     assert f"--resume {folder}" in text
-
 
 def test_a_quick_real_bench_runs_both_ways(local_ray: None, tmp_path: Path) -> None:
     from sparse_models.bench_sweep import bench_sweep

@@ -187,15 +187,18 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
         try:
             import ray  # a second or more: inside, so that a Stop now is handled too
 
+            # ray.init puts in its own SIGTERM handler, sys.exit(15), for its duration and after
             started_here = start_ray(address, num_cpus=local_cpus())
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             if "ray" in sys.modules:
                 sys.modules["ray"].shutdown()  # whatever part of a local Ray had come up
             update_status(sweep.path, state="stopped",
                           finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
             say(f"stopped before any trial ran; start it with: python -m sparse_models sweep "
                 f"--resume {sweep.path}")
-            raise
+            raise KeyboardInterrupt from None
+        if threading_is_main():  # ours again, in place of Ray's
+            signal.signal(signal.SIGTERM, _raise_interrupt)
         total, smallest = cluster_cpus()
         if address:
             check_shared_storage(sweep.runs_dir)
