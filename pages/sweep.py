@@ -129,7 +129,7 @@ def progress_ui(info) -> None:
         rows = trial_rows(sweep)
         state = sw.state_of(info.path)
         counts = {s: sum(r["state"] == s for r in rows) for s in
-                  ("completed", "failed", "running", "pending")}
+                  ("completed", "failed", "running", "stopped", "interrupted", "pending")}
         done = counts["completed"] + counts["failed"]
         seen_key = f"_sweep_done_{info.name}"
         if st.session_state.get(seen_key, done) != done or (first != state
@@ -140,7 +140,9 @@ def progress_ui(info) -> None:
         st.progress(done / max(1, len(rows)),
                     text=f"**{done} / {len(rows)} trials finished** ({counts['completed']} "
                          f"completed, {counts['failed']} failed, {counts['running']} running, "
-                         f"{counts['pending']} waiting) · sweep {state}")
+                         + "".join(f"{counts[c]} {c}, " for c in ("stopped", "interrupted")
+                                   if counts[c])
+                         + f"{counts['pending']} waiting) · sweep {state}")
         for r in rows:
             if r["state"] == "running" and state == "running":
                 step, total = trial_progress(sweep.runs_dir / r["run"])

@@ -258,6 +258,11 @@ def test_a_stop_at_any_moment_records_the_sweep_as_stopped(when: str, tmp_path: 
     assert sweep_state(folder) == "stopped", text[-2000:]
     assert not any(e["state"] == "completed" for e in read_events(folder))
     assert f"--resume {folder}" in text
+    # the trials it cut short read as stopped, on the page and in trials.csv, not as running
+    states = [r["state"] for r in trial_rows(read_sweep(folder))]
+    assert "running" not in states and ("stopped" in states) == (when == "running trials")
+    if when == "running trials":
+        assert "stopped" in (folder / "trials.csv").read_text()
 
 def test_a_quick_real_bench_runs_both_ways(local_ray: None, tmp_path: Path) -> None:
     from sparse_models.bench_sweep import bench_sweep

@@ -253,6 +253,7 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
                 ray.cancel(ref, force=True)
             update_status(sweep.path, state="stopped",
                           finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            write_table(sweep)  # the trials in flight now read as stopped
             say(f"stopped; finish it with: python -m sparse_models sweep --resume {sweep.path}")
             raise
         update_status(sweep.path, state="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))

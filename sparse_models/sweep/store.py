@@ -165,12 +165,22 @@ def finished_ids(path: Path | str) -> set[str]:
 
 def trial_rows(sweep: Sweep) -> list[dict[str, Any]]:
     """One row per trial: id, run, seed, state, the swept settings, then its results
-    (analysis numbers, health, time) or its error. State 'pending' when it has not started."""
+    (analysis numbers, health, time) or its error. State 'pending' when it has not started;
+    a trial last recorded as running while the sweep no longer runs was cut short with it:
+    'stopped' when the sweep was stopped, else 'interrupted' (resumable either way)."""
     latest = latest_events(sweep.path)
+    cut = None
+    if any(rec.get("state") == "running" for rec in latest.values()):
+        now = sweep_state(sweep.path)
+        cut = None if now in ("running", "created") else (
+            "stopped" if now == "stopped" else "interrupted")
     rows = []
     for t in sweep.trials:
         rec = latest.get(t.id, {})
-        row = {"trial": t.id, "run": t.run, "seed": t.seed, "state": rec.get("state", "pending"),
+        state = rec.get("state", "pending")
+        if state == "running" and cut:
+            state = cut
+        row = {"trial": t.id, "run": t.run, "seed": t.seed, "state": state,
                **t.settings, "elapsed_s": rec.get("elapsed_s"), "health": rec.get("health"),
                "error": rec.get("error"), "host": rec.get("host"), "node": rec.get("node"),
                "pid": rec.get("pid"), "train_s": rec.get("train_s"),

@@ -63,3 +63,27 @@ def test_a_bad_definition_is_refused_in_words(empty_runs: Path) -> None:
     assert "Could not launch: trial t002 (model.group.size=3, model.lam=abc)" in texts(at)
     assert "model.lam must be a number, got 'abc'" in texts(at)
     assert list_sweeps([empty_runs]) == []  # nothing was made
+
+
+def test_trials_a_stopped_sweep_cut_short_read_as_stopped_not_running(tmp_path: Path) -> None:
+    """A sweep stopped while two trials ran: the page counts them as stopped (nothing runs) and
+    offers to resume it."""
+    from sparse_models.sweep import SweepSpec, create_sweep, expand
+    from sparse_models.sweep.store import append_event, sweeps_dir, update_status
+
+    with private_runs(tmp_path / "runs") as runs:
+        spec = SweepSpec("topographic", grid={"model.lam": [0.1, 0.2, 0.3]})
+        trials, fixed, keys = expand(spec, "cut", max_trials=None)
+        sweep = create_sweep(sweeps_dir(runs), "cut", spec, trials, fixed, ("train.seed",), runs)
+        for t in trials[:2]:
+            append_event(sweep.path, {"trial": t.id, "state": "running", "run": t.run})
+        update_status(sweep.path, state="stopped")
+        at = open_app(PAGE, 60)
+        at.selectbox(key="sweep").set_value("cut").run()
+        assert not at.exception
+        assert list(at.dataframe[0].value["state"]) == ["stopped", "stopped", "pending"]
+        progress = [p.proto.text for p in at.get("progress")]
+        assert any("2 stopped" in t and "0 running" in t and "sweep stopped" in t
+                   for t in progress), progress
+        assert "The sweep is stopped with 3 trials unfinished." in texts(at)
+        assert at.button(key="sweep_resume")
