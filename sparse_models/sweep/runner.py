@@ -25,6 +25,7 @@ from .store import (
     Sweep,
     append_event,
     finished_ids,
+    mark_ended,
     mark_running,
     update_status,
     write_table,
@@ -58,6 +59,8 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
                               "log_to_driver": False, "configure_logging": True}
     if address:
         check_reachable(address)
+    # ray.init puts in a SIGTERM handler of its own (sys.exit(15)); the caller's comes back after
+    handler = signal.getsignal(signal.SIGTERM) if threading_is_main() else None
     try:
         if address:
             # The code goes with the job, so nodes need only the requirements installed.
@@ -81,6 +84,9 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise SweepError(f"could not start or reach {where}: {exc}") from None
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGTERM, handler)
     return True
 
 
@@ -175,7 +181,7 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
     counts: dict[str, int] = {}
     if not todo:
         write_table(sweep)
-        update_status(sweep.path, state="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        mark_ended(sweep.path, "finished")
         return counts
     want = max_concurrent or (local_cpus() if not address else None)
     t_start = time.perf_counter()
@@ -187,18 +193,14 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
         try:
             import ray  # a second or more: inside, so that a Stop now is handled too
 
-            # ray.init puts in its own SIGTERM handler, sys.exit(15), for its duration and after
             started_here = start_ray(address, num_cpus=local_cpus())
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit):  # SystemExit: ray.init's handler, while it runs
             if "ray" in sys.modules:
                 sys.modules["ray"].shutdown()  # whatever part of a local Ray had come up
-            update_status(sweep.path, state="stopped",
-                          finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            mark_ended(sweep.path, "stopped")
             say(f"stopped before any trial ran; start it with: python -m sparse_models sweep "
                 f"--resume {sweep.path}")
             raise KeyboardInterrupt from None
-        if threading_is_main():  # ours again, in place of Ray's
-            signal.signal(signal.SIGTERM, _raise_interrupt)
         total, smallest = cluster_cpus()
         if address:
             check_shared_storage(sweep.runs_dir)
@@ -251,12 +253,11 @@ def run_sweep(sweep: Sweep, max_concurrent: int | None = None, address: str | No
         except KeyboardInterrupt:
             for ref in in_flight:
                 ray.cancel(ref, force=True)
-            update_status(sweep.path, state="stopped",
-                          finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            mark_ended(sweep.path, "stopped")
             write_table(sweep)  # the trials in flight now read as stopped
             say(f"stopped; finish it with: python -m sparse_models sweep --resume {sweep.path}")
             raise
-        update_status(sweep.path, state="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        mark_ended(sweep.path, "finished")
         write_table(sweep)
         return counts
     except SweepError as exc:

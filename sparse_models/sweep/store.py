@@ -226,6 +226,11 @@ def mark_running(path: Path | str, address: str | None) -> None:
                   started=_now_iso(), finished=None, error=None, address=address)
 
 
+def mark_ended(path: Path | str, state: str, **changes: Any) -> None:
+    """The driver is done with the sweep: `state` finished, stopped or failed, stamped now."""
+    update_status(path, state=state, finished=_now_iso(), **changes)
+
+
 def sweep_state(path: Path | str) -> str:
     """'running', 'finished', 'stopped', 'failed', 'interrupted' (its process is gone), or
     'created' (never started)."""
@@ -287,6 +292,6 @@ def _now_iso() -> str:
 
 __all__ = ["DEFINITION_FILE", "EVENTS_FILE", "FINISHED", "LOG_FILE", "STATUS_FILE",
            "SWEEPS_DIR", "TABLE_FILE", "Sweep", "SweepInfo", "append_event", "create_sweep",
-           "finished_ids", "latest_events", "list_sweeps", "mark_running", "read_events",
-           "read_sweep", "sweep_state", "sweeps_dir", "trial_rows", "update_status",
-           "write_table"]
+           "finished_ids", "latest_events", "list_sweeps", "mark_ended", "mark_running",
+           "read_events", "read_sweep", "sweep_state", "sweeps_dir", "trial_rows",
+           "update_status", "write_table"]
