@@ -71,7 +71,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             groups.append({**{k: v for k, v in g.items() if k != "params"},
                            "params": [index[id(p)] for p in g["params"]]})
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: dict(s) for p, s in self.state.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -26,16 +26,11 @@ def _groups(params: list[torch.Tensor], **extra: float) -> list[dict]:
             {"params": [params[1]], "lr": 3e-2, "weight_decay": 0.0, **extra}]
 
 
-def _train(make, steps: int, seed: int = 0, state=None):
-    params, x = _problem(seed)
+def _train(make, steps: int):
+    """`steps` steps of the optimiser `make(params)` on a fresh problem: (params after, opt)."""
+    params, x = _problem()
     opt = make(params)
-    if state is not None:
-        opt.load_state_dict(state)
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        ((x @ params[0] + params[1]).tanh() ** 2).sum().backward()
-        opt.step()
-    return [p.detach().clone() for p in params], opt
+    return _steps(opt, x, steps), opt
 
 
 @pytest.mark.parametrize("ours, theirs", [
@@ -85,7 +80,7 @@ def test_a_torch_optim_checkpoint_resumes_here_and_back():
 
 
 def test_state_dict_round_trip_keeps_model_keys_and_continues_exactly():
-    a, opt = _train(lambda ps: SGD(_groups(ps, momentum=0.9)), 5)
+    _, opt = _train(lambda ps: SGD(_groups(ps, momentum=0.9)), 5)
     opt.param_groups[0]["phase_lr"] = [0.5, 0.1]  # a model's own key (DrSAE keeps its rates so)
     sd = opt.state_dict()
     assert sd["param_groups"][0]["params"] == [0] and sd["param_groups"][1]["params"] == [1]
