@@ -4,21 +4,30 @@ The same 8 tiny trials (a small topographic map: 8 values of λ, each its own ru
 analysed by `sweep.trial.run_trial`, the code a sweep's worker runs) are run
 
 (a) one after another in a plain loop in this process, one CPU thread each, and
-(b) as a sweep on a local Ray with 2 workers (2 trials at a time, one thread each).
+(b) as a sweep on a local Ray with 2 workers (2 trials at a time, one thread each), and
+(c) as the reference for what 2 cores give two processes here: 2 plain Python processes (no
+    Ray), each importing torch and this package as a Ray worker must, then running its half of
+    the trials one after another.
 
 Printed: both wall times; Ray's start-up (paid once per sweep, shown apart); the per-trial
 overhead of (b), that is (wall × workers − the trials' own time inside the workers) / trials,
 which counts the scheduling, each worker's start-up and first import of torch, result passing,
 the trial log's writes and any slot left idle at the end (a worker's first trial's wait and the
 later ones' are printed apart); and the speed-up (a) / (b), with and without
-Ray's start-up. Targets: overhead ≤ 1 s per trial, speed-up ≥ 1.6× on 2 cores. Timings depend
-on what else the machine runs: the load average is printed before and after.
+Ray's start-up. Targets: overhead ≤ 1 s per trial, speed-up ≥ 1.6× on 2 cores. The speed-up
+(a) / (c) is the machine's own ceiling for two processes in the same run (shared caches, memory
+bandwidth and a virtual machine's neighbours all take their share), and (a) / (b) is printed
+as a share of it. Timings depend on what else the machine runs: the load average is printed
+before and after.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,11 +43,51 @@ QUICK = {**TINY, "train.steps": 30, "data.n_patches": 256}
 LAMBDAS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
 
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
 def _load() -> str:
     try:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "unknown"
+
+
+def plain_worker(root: str, fixed_json: str, jobs_json: str) -> None:
+    """(c)'s process: its share of the trials, one after another; prints their times (JSON)."""
+    from .sweep.trial import run_trial
+
+    fixed, times = json.loads(fixed_json), []
+    for i, lam in json.loads(jobs_json):
+        out = run_trial("topographic", {**fixed, "model.lam": lam, "train.seed": i},
+                        Path(root) / f"t{i:03d}", threads=1)
+        if out["state"] != "completed":
+            raise SystemExit(f"a plain-process trial failed: {out.get('error')}")
+        times.append(out["elapsed_s"])
+    print(json.dumps(times), flush=True)
+
+
+def plain_processes(root: Path, fixed: dict[str, Any], lams: list[float],
+                    workers: int = WORKERS) -> tuple[float, list[float]]:
+    """(c): the trials split among `workers` fresh Python processes (trial i to process
+    i mod workers), one thread each; returns (wall from their launch to the last one's end,
+    the trials' own times)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT),
+                                                     os.environ.get("PYTHONPATH")) if p)}
+    code = "import sys; from sparse_models.bench_sweep import plain_worker; plain_worker(*sys.argv[1:])"
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(
+        [sys.executable, "-c", code, str(root), json.dumps(fixed),
+         json.dumps([[i, lam] for i, lam in enumerate(lams) if i % workers == k])],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for k in range(workers)]
+    outs = [p.communicate() for p in procs]
+    wall = time.perf_counter() - t0
+    for p, (_, err) in zip(procs, outs, strict=True):
+        if p.returncode != 0:
+            raise RuntimeError(f"a plain reference process failed: {err.strip()[-500:]}")
+    return wall, [t for out, _ in outs for t in json.loads(out.strip().splitlines()[-1])]
 
 
 def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
@@ -95,6 +144,8 @@ def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
         if counts.get("completed", 0) != len(trials):
             raise RuntimeError(f"sweep trials did not all complete: {counts}; "
                                f"{[r.get('error') for r in rows if r.get('error')]}")
+        # (c) the reference: the same trials in plain processes, after Ray has gone
+        plain_s, plain_trials = plain_processes(root / "plain", fixed, lams)
         in_worker = [float(r["elapsed_s"]) for r in rows]
         first, later, seen = [], [], set()
         for r in sorted(rows, key=lambda r: r["trial"]):
@@ -107,6 +158,7 @@ def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
             "overhead_s": overhead, "speedup": loop_s / sweep_s,
             "first_dispatch_s": first, "later_dispatch_s": later, "return_s": returns,
             "speedup_with_start": loop_s / (sweep_s + ray_start_s),
+            "plain_s": plain_s, "plain_trial_s": plain_trials, "ceiling": loop_s / plain_s,
             "load_before": load_before, "load_after": _load(), "quick": quick,
             "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else os.cpu_count()}
@@ -147,6 +199,11 @@ def format_sweep_bench(r: dict[str, Any]) -> list[str]:
              f"  speed-up (a) / (b)                       {r['speedup']:7.2f} ×  "
              f"{mark(v['speedup'])} target ≥ {TARGETS['speedup']:g} ×",
              f"  speed-up counting Ray's start-up         {r['speedup_with_start']:7.2f} ×",
+             f"  (c) reference: {r['workers']} plain processes, no Ray {r['plain_s']:7.1f} s  "
+             f"(mean {_mean(r['plain_trial_s']):.2f} s per trial; each imports torch as a "
+             f"worker does)",
+             f"      the machine's ceiling (a) / (c)      {r['ceiling']:7.2f} ×; the sweep gets "
+             f"{r['speedup'] / r['ceiling']:.0%} of it",
              f"  load average after: {r['load_after']}",
              f"targets met: {sum(v.values())} of {len(v)}"]
     return lines

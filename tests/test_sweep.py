@@ -272,6 +272,8 @@ def test_a_quick_real_bench_runs_both_ways(local_ray: None, tmp_path: Path) -> N
     assert r["loop_s"] > 0 and r["sweep_s"] > 0
     assert r["sweep_s"] * 2 >= sum(r["worker_trial_s"])  # its wall covers its trials, 2 at a time
     assert r["speedup"] == r["loop_s"] / r["sweep_s"]
+    assert len(r["plain_trial_s"]) == 2 and r["plain_s"] * 2 >= sum(r["plain_trial_s"])
+    assert r["ceiling"] == r["loop_s"] / r["plain_s"]
     assert list(tmp_path.iterdir()) == []  # its runs are temporary
 
 

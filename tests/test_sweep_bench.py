@@ -17,7 +17,8 @@ def _fake(loop_s: float, sweep_s: float, inside: float) -> dict:
             "first_dispatch_s": [4.0, 4.2], "later_dispatch_s": [0.003] * 6,
             "return_s": [0.002] * 8,
             "load_before": "0.10 / 0.20 / 0.30", "load_after": "1.00 / 0.50 / 0.30",
-            "quick": False, "cores": 2}
+            "quick": False, "cores": 2, "plain_s": 20.0, "plain_trial_s": [4.5] * n,
+            "ceiling": loop_s / 20.0}
 
 
 def test_targets_and_their_edges() -> None:
@@ -38,3 +39,6 @@ def test_the_printout_names_both_walls_the_overhead_and_the_speed_up() -> None:
     assert "1.82 ×  ✔" in text and "targets met: 2 of 2" in text
     assert "load average 0.10 / 0.20 / 0.30 before" in text
     assert "first trial waits  4.10 s" in text and "later trials 3 ms" in text
+    # the reference: 40 / 20 = 2.00× for plain processes, of which the sweep's 1.82× is 91 %
+    assert "(c) reference: 2 plain processes" in text and "20.0 s" in text
+    assert "2.00 ×; the sweep gets 91% of it" in text
