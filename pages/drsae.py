@@ -146,9 +146,11 @@ def galleries_ui(v: dict, part: np.ndarray, cat: np.ndarray, dead: np.ndarray) -
                             key="drsae_part_gallery")
             st.caption("Decoder columns, the most active first"
                        + (f" ({GALLERY_MAX} shown)" if idx.size == GALLERY_MAX else "")
-                       + ". The paper finds strokes and parts of digits here after long "
-                         "training on full MNIST; short runs on the 4,000-digit subset give "
-                         "noisier partial digits.")
+                       + ". The paper finds strokes and parts of digits here. They come "
+                         "with long unsupervised pre-training (the shipped run has the "
+                         "paper's 100 epochs); the default's 15 give noisier partial digits, "
+                         "and a unit that fires on only a few inputs keeps a noisy, barely "
+                         "trained decoder.")
     with right:
         idx = np.flatnonzero(cat & ~dead)
         st.markdown(f"**Categorical units** ({idx.size} that fire), by the class they vote for")
