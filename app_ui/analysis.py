@@ -24,7 +24,7 @@ from sparse_models.analysis import (
     shuffled_density,
 )
 from sparse_models.analysis.cached import analyze_run
-from sparse_models.analysis.pinwheels import density_by_size
+from sparse_models.analysis.pinwheels import block_centre_share, density_by_size
 from sparse_models.analysis.retinotopy import retinotopy
 from sparse_models.analysis.sparsity import ACTIVITY_SAMPLES
 from sparse_models.training.runs import RunError
@@ -117,10 +117,16 @@ def pinwheels(path: str, stamp: float, smooth: float, weighted: bool = True,
         shuffled = shuffled_density(theta, n_shuffles, 0, periodic, smooth, sel, spacing=lam)
     else:
         density = shuffled = math.nan
+    layout = _run(path, stamp).model.layout
+    # a sheet: how many sit at a position's centre (its block of units), against chance
+    at_centres, chance = (block_centre_share(found, layout.block(), theta.shape)
+                          if layout.kind == "sheet" and layout.per_position > 1
+                          else (math.nan, math.nan))
     return {"pinwheels": found, "count": len(found),
             "positive": sum(1 for p in found if p[2] > 0),
             "negative": sum(1 for p in found if p[2] < 0),
-            "density": density, "shuffled_density": shuffled}
+            "density": density, "shuffled_density": shuffled,
+            "at_centres": at_centres, "at_centres_chance": chance}
 
 
 def dead_map(path: str, stamp: float) -> np.ndarray:

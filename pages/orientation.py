@@ -201,6 +201,17 @@ def controls_view(smooth: float, weighted: bool) -> None:
     ]
     st.table({"": [r[0] for r in rows], "pinwheels per Λ²": [r[1] for r in rows],
               "what it is": [r[2] for r in rows]})
+    if math.isfinite(p["at_centres"]):
+        share, chance = p["at_centres"], p["at_centres_chance"]
+        why = (" Most sit where the positions are: a position's units cover every orientation "
+               "by winding once round its centre, neighbouring positions in opposite senses. A "
+               "regular lattice of such pinwheels, one block apart, has Λ = 2 blocks and 4 "
+               "pinwheels per Λ², above the ≈ π of the cortex and of random fields, whose "
+               "pinwheels lie anywhere." if share >= 2 * chance else
+               " That is not much above chance: the pinwheels are not tied to the positions.")
+        st.caption(f"**Where the pinwheels sit.** {share:.0%} of them lie within one map unit "
+                   f"of the centre of a position's block of units ({chance:.0%} would, at "
+                   f"random places).{why}")
     left, right = st.columns(2)
     with left:
         st.plotly_chart(orientation_histogram_figure(

@@ -132,6 +132,12 @@ def _print_sheet(res: dict[str, Any]) -> None:
           f"(Gaussian random maps with the same Λ on a {res['map_shape'][0]}×"
           f"{res['map_shape'][1]} map, measured the same way; π in expectation)")
     print(f"    visual cortex      ≈ {math.pi:.2f} (Kaschube et al. 2010)")
+    at = [q.get("pinwheels_at_position_centres") for q in runs]
+    chance = runs[0].get("pinwheels_at_position_centres_chance")
+    if chance is not None and all(v is not None for v in at):
+        print(f"  where they sit: {' / '.join(f'{v:.0%}' for v in at)} of the pinwheels lie "
+              f"within one map unit of a position's centre ({chance:.0%} would at random; a "
+              f"lattice of one pinwheel a position, one block apart, gives 4 per Λ²)")
 
 
 def _f(v: float | None, nd: int) -> str:

@@ -153,6 +153,34 @@ def _area(shape: tuple[int, int], periodic: bool) -> float:
     return float(rows * cols if periodic else (rows - 1) * (cols - 1))
 
 
+def block_centre_share(
+    pinwheels: list[tuple[float, float, float]],
+    block: tuple[int, int],
+    map_shape: tuple[int, int],
+    radius: float = 1.0,
+) -> tuple[float, float]:
+    """For a map made of (a, b) blocks (a sheet's units, one block per position): the share of
+    `pinwheels` (row, col, charge at plaquette centres, as `find_pinwheels` gives them) that lie
+    within `radius` map units of a block's centre along both axes, and the share of all the
+    map's plaquette centres that do (what pinwheels at random places would give). A share well
+    above its chance says the pinwheels sit where the positions are: each position's units wind
+    round its centre. (nan, chance) when there are no pinwheels."""
+    a, b = (int(v) for v in block)
+    rows, cols = (int(v) for v in map_shape)
+
+    def near(v: np.ndarray, n: int) -> np.ndarray:
+        u = (np.asarray(v, dtype=float) - (n - 1) / 2.0) % n  # from the block's centre
+        return np.minimum(u, n - u) <= radius + 1e-9
+
+    rr, cc = np.meshgrid(np.arange(rows - 1) + 0.5, np.arange(cols - 1) + 0.5, indexing="ij")
+    chance = float((near(rr, a) & near(cc, b)).mean()) if rr.size else math.nan
+    if not pinwheels:
+        return math.nan, chance
+    pr = np.array([p[0] for p in pinwheels])
+    pc = np.array([p[1] for p in pinwheels])
+    return float((near(pr, a) & near(pc, b)).mean()), chance
+
+
 def pinwheel_density(
     theta_map: np.ndarray,
     periodic: bool = False,

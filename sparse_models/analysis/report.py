@@ -199,12 +199,26 @@ def summarize(
 
 
 def sheet_measures(filters: Any, layout: Any, map_shape: tuple[int, int] | None,
-                   spacing: float | None) -> dict[str, Any]:
-    """For a sheet over an image: Λ in image pixels and the retinotopy numbers; None for other
-    layouts, with `why_no_retinotopy` saying why."""
+                   spacing: float | None,
+                   smooth_sigma: float = DEFAULT_SMOOTH_SIGMA) -> dict[str, Any]:
+    """For a sheet over an image: Λ in image pixels, the retinotopy numbers, and the share of
+    the pinwheels (at `smooth_sigma`, selectivity-weighted as in `summarize`) that sit at the
+    centre of a position's block against its chance (`pinwheels.block_centre_share`); None for
+    other layouts, with `why_no_retinotopy` saying why."""
     out: dict[str, Any] = {"column_spacing_px": None, "px_per_map_unit": None,
                            **dict.fromkeys(("retinotopy_px_per_unit", "retinotopy_r2",
-                                            "rf_scatter_px"))}
+                                            "rf_scatter_px", "pinwheels_at_position_centres",
+                                            "pinwheels_at_position_centres_chance"))}
+    if layout.kind == "sheet" and map_shape is not None and layout.per_position > 1:
+        f = as_numpy(filters)
+        f = f[:, 0] if f.ndim == 4 and f.shape[1] == 1 else f
+        if f.ndim == 3 and f.shape[0] == map_shape[0] * map_shape[1]:
+            theta, sel = orientation_map(f, map_shape)
+            share, chance = pw.block_centre_share(
+                pw.find_pinwheels(theta, False, smooth_sigma, sel), layout.block(),  # a sheet never wraps
+                map_shape)
+            out["pinwheels_at_position_centres"] = _clean(share)
+            out["pinwheels_at_position_centres_chance"] = _clean(chance)
     if layout.kind != "sheet" or layout.stride_px <= 0:
         out["why_no_retinotopy"] = "its units are not laid out over an image"
         return out
@@ -326,7 +340,8 @@ def analyze_model(
         periodic=model.map_periodic if periodic is None else bool(periodic),
         smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
     )
-    out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing")))
+    out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing"),
+                              smooth_sigma))
     out.update(tree_summary(model, torch.cat(codes), filters))
     if x_test is not None and len(x_test) > 0:
         xs = torch.as_tensor(x_test)[:max_samples].float().to(device)

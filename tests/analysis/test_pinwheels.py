@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sparse_models.analysis.pinwheels import (
+    block_centre_share,
     column_spacing,
     find_pinwheels,
     pinwheel_density,
@@ -128,3 +129,35 @@ def test_density_by_window_size_settles_near_pi_on_random_maps():
     assert curve[-1][1] == pytest.approx(math.pi, rel=0.2)
     assert curve[0][2] > curve[-1][2]  # small windows scatter more
     assert density_by_size(theta, float("nan")) == []
+
+
+def lattice_map(shape: tuple[int, int], a: int) -> np.ndarray:
+    """θ = ½ arg(sin(πx/a) + i sin(πy/a)), x and y measured from the centre of the a×a blocks
+    (shifted a quarter cell so that no zero falls on a cell): a smooth map whose pinwheels sit
+    exactly at the blocks' centres, with alternating charges."""
+    r, c = np.mgrid[: shape[0], : shape[1]].astype(float)
+    x, y = c - (a - 1) / 2 + 0.25, r - (a - 1) / 2 + 0.25
+    return np.mod(np.angle(np.sin(np.pi * x / a) + 1j * np.sin(np.pi * y / a)) / 2, np.pi)
+
+
+def test_block_centre_share_counts_the_pinwheels_at_the_blocks_centres_against_chance():
+    # a 12×12 map of 6×6 blocks: centres at 2.5 and 8.5 along each axis
+    found = [(2.5, 2.5, 0.5), (8.5, 2.5, -0.5), (5.5, 5.5, 0.5), (3.5, 8.5, -0.5)]
+    share, chance = block_centre_share(found, (6, 6), (12, 12))
+    assert share == 0.75  # all but the one on the blocks' common corner
+    # plaquette centres 0.5 … 10.5: 1.5–3.5 and 7.5–9.5 lie within 1 of a centre, 6 of 11 a side
+    assert chance == pytest.approx((6 / 11) ** 2)
+    assert block_centre_share(found, (6, 6), (12, 12), radius=0.0)[0] == 0.5
+    empty = block_centre_share([], (6, 6), (12, 12))
+    assert math.isnan(empty[0]) and empty[1] == pytest.approx(chance)
+
+
+def test_a_lattice_of_pinwheels_at_the_block_centres_is_found_there():
+    theta = lattice_map((24, 24), 6)
+    found = find_pinwheels(theta)
+    assert len(found) == 16  # one a block
+    assert sorted({p[2] for p in found}) == [-0.5, 0.5]
+    share, chance = block_centre_share(found, (6, 6), (24, 24))
+    assert share == 1.0 and chance < 0.3
+    # the same pinwheels against blocks half a block off: none at a centre
+    assert block_centre_share([(r + 3, c + 3, q) for r, c, q in found], (6, 6), (30, 30))[0] == 0

@@ -77,3 +77,33 @@ def test_the_report_gives_a_sheets_spacing_in_pixels_and_other_models_say_why_no
     topo = build_model("topographic", {"input_shape": [6, 6], "group": {"map_shape": [4, 4]}})
     res = sheet_measures(topo.filters("decoder"), topo.layout, (4, 4), 3.0)
     assert res["column_spacing_px"] is None and "not laid out over an image" in res["why_no_retinotopy"]
+
+
+def test_the_report_finds_a_sheets_pinwheels_at_its_positions_centres():
+    """A sheet whose decoder filters are gratings oriented as a lattice with one pinwheel at
+    the centre of each position's 4×4 block (`test_pinwheels.lattice_map`): the report puts
+    every pinwheel there; a patch map has no positions, so no such share."""
+    from tests.analysis.test_pinwheels import lattice_map
+
+    m = build_model("sheet", {"input_shape": [20, 20], "receptive_field": 8, "stride": 4,
+                              "per_position": 16, "pool_size": 2})
+    (rows, cols), (a, b) = m.config.sheet, m.config.block
+    shape = (rows * a, cols * b)
+    theta = lattice_map(shape, a)
+    yy, xx = np.mgrid[0:8, 0:8] - 3.5
+    D = torch.zeros(rows, a, cols, b, 8, 8)
+    for r in range(shape[0]):
+        for c in range(shape[1]):
+            t = theta[r, c]  # a grating whose stripes run at θ (its wave vector across them)
+            g = np.cos(2 * np.pi * (-np.sin(t) * xx - np.cos(t) * yy) / 4.0)
+            D[r // a, r % a, c // b, c % b] = torch.from_numpy(g)
+    with torch.no_grad():
+        m.D.copy_(D.permute(0, 2, 1, 3, 4, 5).reshape(rows * cols, a * b, 64))
+    out = sheet_measures(m.filters("decoder"), m.layout, shape, None)
+    # 16×16 map of 4×4 blocks: 12 of the 15 plaquette centres a side lie within 1 of a centre
+    assert out["pinwheels_at_position_centres_chance"] == pytest.approx((12 / 15) ** 2)
+    assert out["pinwheels_at_position_centres"] == 1.0
+    topo = build_model("topographic", {"input_shape": [6, 6], "group": {"map_shape": [4, 4]}})
+    res = sheet_measures(topo.filters("decoder"), topo.layout, (4, 4), 3.0)
+    assert res["pinwheels_at_position_centres"] is None
+    assert res["pinwheels_at_position_centres_chance"] is None

@@ -64,3 +64,26 @@ def test_a_patch_map_has_controls_but_no_retinotopy(sheet_runs: Path) -> None:
     assert not at.exception, [e.message for e in at.exception]
     assert "Random field" in _table(at)
     assert not any("Retinotopy" in s.value for s in at.subheader)
+
+
+def test_the_shipped_sheet_says_where_its_pinwheels_sit(sheet_runs: Path) -> None:
+    """The shipped sheet's pinwheels sit at its positions' centres; the page says what share
+    does, against chance, and it is the share `analyze` stored for the run (one number)."""
+    from sparse_models.training.runs import REPO_ROOT, load_run
+
+    at = open_app("../pages/orientation.py", 60, run="sheet-pinwheels")
+    assert not at.exception, [e.message for e in at.exception]
+    (stored,) = load_run(REPO_ROOT / "checkpoints" / "sheet-pinwheels").read_analysis()[
+        "entries"].values()
+    share = stored["pinwheels_at_position_centres"]
+    chance = stored["pinwheels_at_position_centres_chance"]
+    assert share > 2 * chance  # one pinwheel a position, not pinwheels anywhere
+    (caption,) = [c.value for c in at.caption if "Where the pinwheels sit" in c.value]
+    assert f"{share:.0%} of them" in caption and f"({chance:.0%} would" in caption
+    assert "winding once round its centre" in caption and "4 pinwheels per Λ²" in caption
+
+
+def test_a_patch_map_does_not_say_where_positions_are(sheet_runs: Path) -> None:
+    at = open_app("../pages/orientation.py", 60, run="topo")
+    assert not at.exception, [e.message for e in at.exception]
+    assert not any("Where the pinwheels sit" in c.value for c in at.caption)
