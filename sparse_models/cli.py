@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args, argv) or 0)
+    except KeyboardInterrupt:  # before the clause below, which imports modules (and torch)
+        raise
     except _user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

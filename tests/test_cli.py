@@ -105,3 +105,24 @@ def test_progress_in_a_log_is_one_line_per_tenth(runs, capsys):
     lines = [ln for ln in err.splitlines() if ln.startswith("step ")]
     assert lines[-1].startswith("step 15/15 (100%)") and "loss=" in lines[-1]
     assert 2 <= len(lines) <= 11  # at most one per tenth, plus step 0
+
+
+@pytest.mark.parametrize("after_s", [0.3, 1.0])
+def test_ctrl_c_while_the_command_is_still_loading_exits_130_without_a_traceback(
+        tmp_path: Path, after_s: float) -> None:
+    """Ctrl-C in the first second of `sweep`, while Python is still importing torch and the
+    package (about 2 s here), gets a one-line message and exit 130, not Python's traceback."""
+    import signal
+    import time
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparse_models", "sweep", "topographic", "--grid",
+         "model.lam=0.1,0.2", "--out", str(tmp_path / "runs")],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out + err)[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    assert "interrupted" in err
