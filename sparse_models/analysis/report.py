@@ -214,9 +214,8 @@ def sheet_measures(filters: Any, layout: Any, map_shape: tuple[int, int] | None,
         f = f[:, 0] if f.ndim == 4 and f.shape[1] == 1 else f
         if f.ndim == 3 and f.shape[0] == map_shape[0] * map_shape[1]:
             theta, sel = orientation_map(f, map_shape)
-            share, chance = pw.block_centre_share(
-                pw.find_pinwheels(theta, False, smooth_sigma, sel), layout.block(),  # a sheet never wraps
-                map_shape)
+            found = pw.find_pinwheels(theta, False, smooth_sigma, sel)  # a sheet never wraps
+            share, chance = pw.block_centre_share(found, layout.block(), map_shape)
             out["pinwheels_at_position_centres"] = _clean(share)
             out["pinwheels_at_position_centres_chance"] = _clean(chance)
     if layout.kind != "sheet" or layout.stride_px <= 0:
