@@ -42,7 +42,8 @@ N_SHUFFLES = 10  # shuffled maps averaged for the baseline density
 _MAP_KEYS = (
     "neighbour_orientation_diff_deg", "pinwheel_count", "pinwheel_count_positive",
     "pinwheel_count_negative", "column_spacing", "spectral_peak_ratio", "pinwheel_density",
-    "shuffled_pinwheel_density",
+    "shuffled_pinwheel_density", "pinwheels_at_position_centres",
+    "pinwheels_at_position_centres_chance",
 )
 
 
@@ -81,9 +82,14 @@ def map_measures(
     smooth_sigma: float = DEFAULT_SMOOTH_SIGMA,
     n_shuffles: int = N_SHUFFLES,
     seed: int = 0,
+    block: tuple[int, int] | None = None,
 ) -> dict[str, float | int | None]:
-    """Smoothness, pinwheels, column spacing and densities of one orientation map (rows, cols)."""
+    """Smoothness, pinwheels, column spacing and densities of one orientation map (rows, cols);
+    for a sheet's map of `block`-shaped positions, the share of the pinwheels at the positions'
+    centres against its chance (`pinwheels.block_centre_share`; None without a block)."""
     found = pw.find_pinwheels(theta_map, periodic, smooth_sigma, selectivity_map)
+    at_centres = (pw.block_centre_share(found, block, theta_map.shape) if block is not None
+                  else (None, None))
     spacing = pw.column_spacing(theta_map, periodic)
     if math.isfinite(spacing):
         density = pw.pinwheel_density(theta_map, periodic, smooth_sigma, selectivity_map,
@@ -101,6 +107,8 @@ def map_measures(
         "spectral_peak_ratio": spectral_peak_ratio(theta_map, periodic),
         "pinwheel_density": density,
         "shuffled_pinwheel_density": shuffled,
+        "pinwheels_at_position_centres": at_centres[0],
+        "pinwheels_at_position_centres_chance": at_centres[1],
     }
 
 
@@ -116,6 +124,7 @@ def summarize(
     n_shuffles: int = N_SHUFFLES,
     seed: int = 0,
     why_no_map: str | None = None,
+    block: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """All measures as a flat JSON-ready dict.
 
@@ -127,7 +136,7 @@ def summarize(
     The sparsity measures (and `live_fraction`) follow the activity rule of `sparsity`: on the
     first ACTIVITY_SAMPLES codes (`sparsity_samples` says how many), with the run's
     `activity_threshold`, as the Sparsity page measures them; codes come in the order of the
-    training samples.
+    training samples. `block`: a sheet's (a, b) units a position (`map_measures`).
     """
     f = as_numpy(filters)
     if f.ndim == 4 and f.shape[1] == 1:
@@ -171,7 +180,8 @@ def summarize(
     out["smooth_sigma"] = float(smooth_sigma)
     if has_map and min(map_shape) >= 2 and theta is not None:
         theta_map, sel_map = orientation_map(f, map_shape)
-        out.update(map_measures(theta_map, sel_map, periodic, smooth_sigma, n_shuffles, seed))
+        out.update(map_measures(theta_map, sel_map, periodic, smooth_sigma, n_shuffles, seed,
+                                block))
         why_no_map = None
     else:
         out.update(dict.fromkeys(_MAP_KEYS))
@@ -199,25 +209,12 @@ def summarize(
 
 
 def sheet_measures(filters: Any, layout: Any, map_shape: tuple[int, int] | None,
-                   spacing: float | None,
-                   smooth_sigma: float = DEFAULT_SMOOTH_SIGMA) -> dict[str, Any]:
-    """For a sheet over an image: Λ in image pixels, the retinotopy numbers, and the share of
-    the pinwheels (at `smooth_sigma`, selectivity-weighted as in `summarize`) that sit at the
-    centre of a position's block against its chance (`pinwheels.block_centre_share`); None for
-    other layouts, with `why_no_retinotopy` saying why."""
+                   spacing: float | None) -> dict[str, Any]:
+    """For a sheet over an image: Λ in image pixels and the retinotopy numbers; None for other
+    layouts, with `why_no_retinotopy` saying why."""
     out: dict[str, Any] = {"column_spacing_px": None, "px_per_map_unit": None,
                            **dict.fromkeys(("retinotopy_px_per_unit", "retinotopy_r2",
-                                            "rf_scatter_px", "pinwheels_at_position_centres",
-                                            "pinwheels_at_position_centres_chance"))}
-    if layout.kind == "sheet" and map_shape is not None and layout.per_position > 1:
-        f = as_numpy(filters)
-        f = f[:, 0] if f.ndim == 4 and f.shape[1] == 1 else f
-        if f.ndim == 3 and f.shape[0] == map_shape[0] * map_shape[1]:
-            theta, sel = orientation_map(f, map_shape)
-            found = pw.find_pinwheels(theta, False, smooth_sigma, sel)  # a sheet never wraps
-            share, chance = pw.block_centre_share(found, layout.block(), map_shape)
-            out["pinwheels_at_position_centres"] = _clean(share)
-            out["pinwheels_at_position_centres_chance"] = _clean(chance)
+                                            "rf_scatter_px"))}
     if layout.kind != "sheet" or layout.stride_px <= 0:
         out["why_no_retinotopy"] = "its units are not laid out over an image"
         return out
@@ -338,9 +335,10 @@ def analyze_model(
         pool_matrix=None if pools is None else pools.detach().cpu(),
         periodic=model.map_periodic if periodic is None else bool(periodic),
         smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
+        # a sheet's positions, whose centres its pinwheels may keep to
+        block=layout.block() if layout.kind == "sheet" and layout.per_position > 1 else None,
     )
-    out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing"),
-                              smooth_sigma))
+    out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing")))
     out.update(tree_summary(model, torch.cat(codes), filters))
     if x_test is not None and len(x_test) > 0:
         xs = torch.as_tensor(x_test)[:max_samples].float().to(device)

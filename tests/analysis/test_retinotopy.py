@@ -99,11 +99,11 @@ def test_the_report_finds_a_sheets_pinwheels_at_its_positions_centres():
             D[r // a, r % a, c // b, c % b] = torch.from_numpy(g)
     with torch.no_grad():
         m.D.copy_(D.permute(0, 2, 1, 3, 4, 5).reshape(rows * cols, a * b, 64))
-    out = sheet_measures(m.filters("decoder"), m.layout, shape, None)
+    out = analyze_model(m, torch.randn(64, 400), n_shuffles=2)
     # 16×16 map of 4×4 blocks: 12 of the 15 plaquette centres a side lie within 1 of a centre
     assert out["pinwheels_at_position_centres_chance"] == pytest.approx((12 / 15) ** 2)
     assert out["pinwheels_at_position_centres"] == 1.0
     topo = build_model("topographic", {"input_shape": [6, 6], "group": {"map_shape": [4, 4]}})
-    res = sheet_measures(topo.filters("decoder"), topo.layout, (4, 4), 3.0)
+    res = analyze_model(topo, torch.randn(64, 36), n_shuffles=2)
     assert res["pinwheels_at_position_centres"] is None
     assert res["pinwheels_at_position_centres_chance"] is None
