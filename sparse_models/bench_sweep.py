@@ -43,9 +43,6 @@ QUICK = {**TINY, "train.steps": 30, "data.n_patches": 256}
 LAMBDAS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
 
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
 def _load() -> str:
     try:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -53,18 +50,25 @@ def _load() -> str:
         return "unknown"
 
 
-def plain_worker(root: str, fixed_json: str, jobs_json: str) -> None:
-    """(c)'s process: its share of the trials, one after another; prints their times (JSON)."""
+def run_in_turn(root: Path, fixed: dict[str, Any], jobs: list[tuple[int, float]]) -> list[float]:
+    """Trials (i, λ) one after another in this process, one thread each (trial i is λ with seed
+    i, in `root`/tNNN); the trials' own times. (a) and each process of (c) run this."""
     from .sweep.trial import run_trial
 
-    fixed, times = json.loads(fixed_json), []
-    for i, lam in json.loads(jobs_json):
+    times = []
+    for i, lam in jobs:
         out = run_trial("topographic", {**fixed, "model.lam": lam, "train.seed": i},
-                        Path(root) / f"t{i:03d}", threads=1)
+                        root / f"t{i:03d}", threads=1)
         if out["state"] != "completed":
-            raise SystemExit(f"a plain-process trial failed: {out.get('error')}")
+            raise RuntimeError(f"a trial of the bench failed: {out.get('error')}")
         times.append(out["elapsed_s"])
-    print(json.dumps(times), flush=True)
+    return times
+
+
+def plain_worker(root: str, fixed_json: str, jobs_json: str) -> None:
+    """(c)'s process: its share of the trials, one after another; prints their times (JSON)."""
+    print(json.dumps(run_in_turn(Path(root), json.loads(fixed_json), json.loads(jobs_json))),
+          flush=True)
 
 
 def plain_processes(root: Path, fixed: dict[str, Any], lams: list[float],
@@ -72,6 +76,8 @@ def plain_processes(root: Path, fixed: dict[str, Any], lams: list[float],
     """(c): the trials split among `workers` fresh Python processes (trial i to process
     i mod workers), one thread each; returns (wall from their launch to the last one's end,
     the trials' own times)."""
+    from .training.runs import REPO_ROOT
+
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT),
                                                      os.environ.get("PYTHONPATH")) if p)}
@@ -99,7 +105,6 @@ def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
     from .sweep import SweepSpec, create_sweep, expand, read_sweep, trial_rows
     from .sweep.runner import run_sweep, start_ray
     from .sweep.store import sweeps_dir
-    from .sweep.trial import run_trial
 
     fixed = QUICK if quick else TINY
     lams = (LAMBDAS * math.ceil(n_trials / len(LAMBDAS)))[:n_trials]
@@ -107,16 +112,10 @@ def bench_sweep(quick: bool = False, n_trials: int = N_TRIALS,
         root = Path(tmp)
         load_before = _load()
         # (a) the plain loop
-        loop_times = []
         threads_before = torch.get_num_threads()
         t0 = time.perf_counter()
         try:
-            for i, lam in enumerate(lams):
-                out = run_trial("topographic", {**fixed, "model.lam": lam, "train.seed": i},
-                                root / "loop" / f"t{i:03d}", threads=1)
-                if out["state"] != "completed":
-                    raise RuntimeError(f"a loop trial failed: {out.get('error')}")
-                loop_times.append(out["elapsed_s"])
+            loop_times = run_in_turn(root / "loop", fixed, list(enumerate(lams)))
             loop_s = time.perf_counter() - t0
         finally:
             torch.set_num_threads(threads_before)
