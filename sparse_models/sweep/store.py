@@ -226,9 +226,9 @@ def mark_running(path: Path | str, address: str | None) -> None:
                   started=_now_iso(), finished=None, error=None, address=address)
 
 
-def mark_ended(path: Path | str, state: str, **changes: Any) -> None:
-    """The driver is done with the sweep: `state` finished, stopped or failed, stamped now."""
-    update_status(path, state=state, finished=_now_iso(), **changes)
+def mark_ended(path: Path | str, state: str) -> None:
+    """The driver is done with the sweep: `state` finished or stopped, stamped now."""
+    update_status(path, state=state, finished=_now_iso())
 
 
 def sweep_state(path: Path | str) -> str:
