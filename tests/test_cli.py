@@ -115,11 +115,12 @@ def test_ctrl_c_while_the_command_is_still_loading_exits_130_without_a_traceback
     import signal
     import time
 
-    repo = Path(__file__).resolve().parent.parent
+    from sparse_models.training.runs import REPO_ROOT
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "sparse_models", "sweep", "topographic", "--grid",
          "model.lam=0.1,0.2", "--out", str(tmp_path / "runs")],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
