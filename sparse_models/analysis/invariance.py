@@ -75,12 +75,20 @@ class Invariance:
     live: np.ndarray
     best_theta: np.ndarray
     best_freq: np.ndarray
+    amplitude: np.ndarray | None = None  # (U,) what `live` was judged on
 
     @property
     def mean_modulation(self) -> float:
         """Mean modulation of the live units (NaN when none is live)."""
         m = self.modulation[self.live]
         return float(m.mean()) if m.size else float("nan")
+
+    def units(self, part: slice) -> Invariance:
+        """The sweep of units `part` alone, as if they had been swept by themselves: liveness is
+        judged against the largest amplitude among them."""
+        amp = self.amplitude[part]
+        return Invariance(self.xs, self.curves[part], self.modulation[part], _live(amp),
+                          self.best_theta[part], self.best_freq[part], amp)
 
 
 def best_gratings(respond: Respond, size: int, freqs: tuple[float, ...] = FREQS,
@@ -118,7 +126,7 @@ def phase_invariance(respond: Respond, size: int, n_phase: int = N_PHASE,
     curves = np.empty((theta.shape[0], n_phase))
     for g, units in enumerate(groups.values()):
         curves[units] = r[g][:, units].T
-    return Invariance(phases, curves, modulation(curves), _live(amp), theta, freq)
+    return Invariance(phases, curves, modulation(curves), _live(amp), theta, freq, amp)
 
 
 def rotation_invariance(respond: Respond, size: int, angles: tuple[float, ...] = ANGLES,
@@ -136,7 +144,7 @@ def rotation_invariance(respond: Respond, size: int, angles: tuple[float, ...] =
     for g, units in enumerate(groups.values()):
         curves[units] = r[g][:, units].T
     return Invariance(np.asarray(angles, dtype=np.float64), curves, modulation(curves),
-                      _live(amp), theta, freq)
+                      _live(amp), theta, freq, amp)
 
 
 def translation_invariance(respond: Respond, images: np.ndarray, size: int,
@@ -166,7 +174,7 @@ def translation_invariance(respond: Respond, images: np.ndarray, size: int,
     amp = drive.max(1)
     nan = np.full(r.shape[0], np.nan)
     return Invariance(np.arange(len(shifts), dtype=np.float64), chosen.mean(1), mods,
-                      _live(amp), nan, nan)
+                      _live(amp), nan, nan, amp)
 
 
 def _by_grating(theta: np.ndarray, freq: np.ndarray) -> dict[tuple[float, float], np.ndarray]:
@@ -212,15 +220,26 @@ def conv_invariance(model: torch.nn.Module, images: np.ndarray | None = None,
     """Phase, rotation and (with natural `images` (N, H', W'), large enough for the windows
     and shifts) translation sweeps of a conv model's unpooled and pooled units: keys
     `phase_unpooled`, `phase_pooled`, `rotation_*`, `translation_*`."""
-    unpooled, pooled, size = conv_responders(model)
-    out = {}
-    for name, respond in (("unpooled", unpooled), ("pooled", pooled)):
-        best = best_gratings(respond, size)  # shared by the phase and rotation sweeps
-        out[f"phase_{name}"] = phase_invariance(respond, size, best=best)
-        out[f"rotation_{name}"] = rotation_invariance(respond, size, best=best)
-        if images is not None:
-            out[f"translation_{name}"] = translation_invariance(respond, images, size, max_shift)
-    return out
+    _, _, size = conv_responders(model)
+    # Both kinds of unit from one pass: a pooled unit's response is computed from the same
+    # maps, so each stimulus goes through the model once. Every unit's sweep is its own (its
+    # best grating, its curves), so sweeping them together changes no number; liveness is
+    # then judged within each kind, as if swept apart (`Invariance.units`).
+    def both(x: torch.Tensor) -> torch.Tensor:
+        z = model.feature_maps(x)
+        p = model.pooled(z)
+        return torch.cat([z[:, :, z.shape[2] // 2, z.shape[3] // 2],
+                          p[:, :, p.shape[2] // 2, p.shape[3] // 2]], dim=1)
+
+    n = model.config.maps  # unpooled units: one per map
+    parts = {"unpooled": slice(0, n), "pooled": slice(n, None)}
+    best = best_gratings(both, size)  # shared by the phase and rotation sweeps
+    sweeps = {"phase": phase_invariance(both, size, best=best),
+              "rotation": rotation_invariance(both, size, best=best)}
+    if images is not None:
+        sweeps["translation"] = translation_invariance(both, images, size, max_shift)
+    return {f"{kind}_{name}": sweep.units(part)
+            for name, part in parts.items() for kind, sweep in sweeps.items()}
 
 
 def invariance_summary(sweeps: dict[str, Invariance]) -> dict[str, float | None]:

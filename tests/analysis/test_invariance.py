@@ -106,6 +106,36 @@ def test_a_conv_models_sweeps_and_summary():
     assert invariance_summary({})["translation_invariance_ratio"] is None
 
 
+def test_sweeping_both_kinds_of_unit_together_gives_each_its_own_sweep():
+    # conv_invariance pushes each stimulus through the model once for the unpooled and the
+    # pooled units; each kind must come out as the sweeps of its own responder alone.
+    from sparse_models.analysis.invariance import conv_responders
+
+    m = build_model("conv", {"input_shape": [40, 40], "maps": 6, "kernel": 5, "pool_size": 3,
+                             "pool_maps": 2})
+    with torch.no_grad():
+        m.W[2].zero_()  # a dead map: liveness is judged within each kind
+    imgs = np.random.default_rng(1).standard_normal((10, 40, 40))
+    together = conv_invariance(m, imgs)
+    unpooled, pooled, size = conv_responders(m)
+    for name, respond in (("unpooled", unpooled), ("pooled", pooled)):
+        apart = {"phase": phase_invariance(respond, size),
+                 "rotation": rotation_invariance(respond, size),
+                 "translation": translation_invariance(respond, imgs, size, 2)}
+        for kind, want in apart.items():
+            got = together[f"{kind}_{name}"]
+            assert got.curves.shape == want.curves.shape
+            np.testing.assert_allclose(got.curves, want.curves, rtol=1e-5, atol=1e-9)
+            np.testing.assert_array_equal(got.live, want.live)
+            np.testing.assert_allclose(got.modulation, want.modulation, rtol=1e-5, atol=1e-9)
+            if kind != "translation":
+                np.testing.assert_array_equal(got.best_theta, want.best_theta)
+                np.testing.assert_array_equal(got.best_freq, want.best_freq)
+    assert together["phase_unpooled"].curves.shape[0] == 6
+    assert together["phase_pooled"].curves.shape[0] == 3
+    assert not together["phase_unpooled"].live[2]
+
+
 def test_top_patches_find_a_planted_copy_of_a_filter():
     from sparse_models.analysis.conv_features import top_patches, unit_field
 
