@@ -15,27 +15,9 @@ not be active together. S lives on an allowed pattern (`structure`):
            S_ij = `s_scale` unless i is an ancestor or descendant of j, so the units that fire
            together lie along one root-to-leaf path.
 
-Inference: z* = argmin_z E(x, z) per row of a batch, by a monotone proximal-gradient scheme.
-With f(z) = ½‖x − zD‖² (gradient Lipschitz constant L = ‖D‖²) and u = |z|, the inhibition
-term is linearised in u at the current z⁰:
-
-    uᵀSu = u⁰ᵀSu⁰ + 2(Su⁰)ᵀ(u − u⁰) + (u − u⁰)ᵀS(u − u⁰)
-
-The last term is ≤ |z − z⁰|ᵀ S |z − z⁰| ≤ ρ‖z − z⁰‖² (S ≥ 0, ||zᵢ| − |z⁰ᵢ|| ≤ |zᵢ − z⁰ᵢ|, ρ the
-largest row sum of S, which bounds its spectral radius). So with step 1/(L + 2ρ) the ISTA step
-whose unit-i threshold is raised to λ + 2(S|z⁰|)ᵢ,
-
-    z ← shrink(z⁰ − ∇f(z⁰)/L', (λ + 2 S|z⁰|)/L'),
-
-minimises a majoriser of E that touches it at z⁰: E never increases (a majorise-minimise step;
-the factor 2 is the derivative of |z|ᵀS|z| for this energy, which has no ½ on the S term). The
-term |z|ᵀS|z| is not convex, so plain ISTA with the global step 1/L carries no such guarantee.
-Each iteration therefore tries, per row, a FISTA-like step from the momentum point with step
-1/L (fast when it works), keeps it only where the energy is no higher than before, and
-elsewhere takes the step from z⁰ with 1/L, and where even that raises the energy the
-guaranteed step 1/(L + 2ρ) (or keeps z⁰ if rounding defeats that). The energy of every row is
-therefore non-increasing over the iterations. With S = 0 this is FISTA with a monotone
-safeguard: the lasso's codes.
+Inference: z* = argmin_z E(x, z) per row of a batch, by a monotone proximal-gradient scheme
+(`inhibition.lateral_solve`, where the scheme is derived): FISTA-like steps kept only where the
+energy does not rise, so every row's energy is non-increasing; with S = 0, the lasso's codes.
 
 Learning: one gradient step on D at z* (½‖x − z*D‖²), then unit-length atoms (`constrain`);
 with `learn_s`, one gradient-ascent step on S (∂E/∂S = mean |z*|ᵀ|z*|: S grows where two units
@@ -50,23 +32,12 @@ Defaults (the `preset`): 4 trees of depth 3 and branching 4 (84 units), S fixed 
 300 steps on scikit-learn's 8×8 digits with λ = 0.05. On digits the tree gives what the lecture
 shows: active units along one path (path share 98 %) and children that are variants of their
 parent (mean |cos| of parent–child atoms 1.41–1.45 × that of all pairs over two seeds; 0.94 ×
-with S = 0). On whitened 12×12 natural patches (`data.source=natural`, λ = 0.5) the path share is
-as high (97 %) but parent–child atoms are *less* alike than random pairs (ratio 0.81): with S
-fixed and zero on ancestor/descendant pairs, a parent and its child are the only pairs allowed
-to fire together, so they learn complementary parts of an input. There neither learning S
-(0.79), nor λ per level (0.70 at ×1.5, 0.78 at ×0.67), nor a grown tree (0.84: the copies are
-forgotten within 300 steps at lr 10⁻²; 1.17 at lr 3·10⁻³, with a lower explained variance)
-nor unwhitened contrast-normalised patches (0.95) made them clearly more alike (one seed each,
-`python -m sparse_models bench tree` measures the default against S = 0).
-
-A local S on whitened natural patches (`LOCAL_MAP`: 12×12 torus, radius 2, S fixed at 2, λ = 0.2,
-8×8 patches, 1000 steps) orders the map, but weakly: neighbouring units' orientations differ by
-33.6° against 44.9 ± 1.6° for the same units shuffled (15.0° for the shipped topographic-5x5),
-every unit alive, explained variance 0.72; a few orientation domains are visible, not the
-smooth map of pooled models, and the map is one column wide (Λ = 12), so it has no pinwheel
-density. λ = 0.1 gave the same (33.5°); radius 3 (38.7°), 16×16 maps of 12×12 patches in 300
-steps (35–39°, S from 0.5 to 5) and learning S from 0.5 (39.9°) were less ordered; Δθ was still falling
-slowly at 1000 steps (35.3° at 250). One seed each; `python -m sparse_models analyze RUN`.
+with S = 0). On whitened natural patches the path share is as high (97 %), but a parent and its
+child, the only pairs allowed to fire together, learn complementary parts of an input (ratio
+0.81). Learning S, λ per level and unwhitened patches left them less alike than random pairs
+(0.70–0.95); only a tree grown by copying at a lower rate came out more alike (1.17), with a lower
+explained variance (one seed each). A local S orders a map only weakly (`LOCAL_MAP`: Δθ 33.6° against
+44.9° shuffled). The README's "Trees: lateral inhibition" gives the figures and commands.
 """
 
 from __future__ import annotations
@@ -81,7 +52,7 @@ from torch import nn
 from .. import trees
 from ..config import ConfigError, check, check_ranges, setting
 from .base import Layout, PatchModel, register
-from .penalties import lipschitz
+from .inhibition import l1_term, lateral_energy, lateral_solve, rowdot, s_ascent_step
 
 if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
     from ..training.optim import Optimizer
@@ -231,127 +202,6 @@ def allowed_pattern(config: LateralConfig) -> np.ndarray:
         p = np.ones((config.units, config.units), dtype=bool)
     np.fill_diagonal(p, False)
     return p
-
-
-# --- the energy and its minimisation ------------------------------------------------------------
-
-def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.vecdot(a, b)
-
-
-def _l1(a: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
-    """λ‖z‖₁ per row from a = |z|, with λ a number or one weight per unit (N,)."""
-    return lam * a.sum(-1) if isinstance(lam, int | float) else _rowdot(a, lam)
-
-
-def lateral_energy(x: torch.Tensor, D: torch.Tensor, S: torch.Tensor, z: torch.Tensor,
-                   lam: float | torch.Tensor) -> torch.Tensor:
-    """E(x, z) per row, (B,): ½‖x − zD‖² + λ‖z‖₁ + |z|ᵀS|z| (computed directly); λ a number or
-    one weight per unit (N,)."""
-    r = x - z @ D
-    a = z.abs()
-    return 0.5 * _rowdot(r, r) + _l1(a, lam) + _rowdot(a @ S, a)
-
-
-@torch.no_grad()
-def lateral_solve(x: torch.Tensor, D: torch.Tensor, S: torch.Tensor, lam: float | torch.Tensor,
-                  n_iter: int = 50, z0: torch.Tensor | None = None, L: float | None = None,
-                  accelerate: bool = True, record: bool = False
-                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Minimise E(x, ·) per row by the monotone scheme of the module docstring.
-
-    x: (B, P), D: (N, P), S: (N, N) symmetric non-negative, zero diagonal; z0: (B, N) a warm
-    start (zeros when None); lam: a number, or one weight per unit (N,) (every formula below
-    holds unit by unit). Returns z: (B, N) and, with `record`, the energy of every row after
-    each iteration, (n_iter + 1, B) (row 0: at the start), as the solver computes it.
-    `accelerate=False` drops the momentum candidate (plain ISTA steps with the safeguard).
-    """
-    B, N = x.shape[0], D.shape[0]
-    L = float(L or lipschitz(D)) or 1.0
-    rho = float(S.sum(1).max()) if N else 0.0  # ≥ the spectral radius of S ≥ 0
-    G = D @ D.T
-    b = x @ D.T
-    half_xx = 0.5 * _rowdot(x, x)
-    z = x.new_zeros(B, N) if z0 is None else z0.clone()
-
-    def grads(zz: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(∇f(zz) = zzG − b, S|zz|) for codes zz of the given rows (all when None)."""
-        return torch.addmm(b if rows is None else b[rows], zz, G, beta=-1.0), zz.abs() @ S
-
-    def energy(zz: torch.Tensor, g: torch.Tensor, sa: torch.Tensor) -> torch.Tensor:
-        """E per row; ½‖x − zD‖² = ½‖x‖² + ½ z·(zG − b) − ½ z·b."""
-        a = zz.abs()
-        return half_xx + 0.5 * _rowdot(zz, g - b) + _rowdot(a, sa + lam)
-
-    def change(c, gc, sc, zz, g, sa):
-        """E(c) − E(zz) per row, from differences only (so it keeps its precision when both
-        energies are large and close): f is quadratic, so f(c) − f(z) = ½(c − z)·(∇f(c) + ∇f(z)),
-        and S is symmetric, so |c|ᵀS|c| − |z|ᵀS|z| = (|c| − |z|)·(S|c| + S|z|)."""
-        return 0.5 * _rowdot(c - zz, gc + g) + _rowdot(c.abs() - zz.abs(), sc + sa + lam)
-
-    def step(zz, g, sa, Lstep):
-        # shrink(z − ∇f/L', (λ + 2S|z|)/L') = v − clamp(v, −θ, θ)
-        v = torch.add(zz, g, alpha=-1.0 / Lstep)
-        theta = sa.mul(2.0 / Lstep).add_(lam / Lstep)
-        return v - torch.clamp(v, -theta, theta)
-
-    gz, sz = grads(z)
-    y, gy, sy = z, gz, sz
-    t = x.new_ones(B, 1)
-    moving = torch.zeros(B, dtype=torch.bool, device=x.device)  # rows whose y ≠ z
-    history = [energy(z, gz, sz)] if record else None
-    for _ in range(n_iter):
-        # 1. the candidate from the momentum point y (y = z where there is no momentum)
-        c = step(y, gy, sy, L)
-        gc, sc = grads(c)
-        ok = change(c, gc, sc, z, gz, sz) <= 0
-        first_ok = ok.clone() if accelerate else ok
-        if not bool(ok.all()):
-            # 2. rows where it failed and y ≠ z: the plain step from z with 1/L
-            bad = (~ok & moving).nonzero().squeeze(-1)
-            if bad.numel():
-                c2 = step(z[bad], gz[bad], sz[bad], L)
-                g2, s2 = grads(c2, bad)
-                c[bad], gc[bad], sc[bad] = c2, g2, s2
-                ok[bad] = change(c2, g2, s2, z[bad], gz[bad], sz[bad]) <= 0
-            # 3. rows where that failed too: the guaranteed step 1/(L + 2ρ)
-            bad = (~ok).nonzero().squeeze(-1)
-            if bad.numel() and rho > 0:
-                c3 = step(z[bad], gz[bad], sz[bad], L + 2.0 * rho)
-                g3, s3 = grads(c3, bad)
-                c[bad], gc[bad], sc[bad] = c3, g3, s3
-                ok[bad] = change(c3, g3, s3, z[bad], gz[bad], sz[bad]) <= 0
-            # 4. rows where rounding defeated even that keep their z
-            bad = (~ok).nonzero().squeeze(-1)
-            if bad.numel():
-                c[bad], gc[bad], sc[bad] = z[bad], gz[bad], sz[bad]
-        if accelerate:
-            # FISTA's momentum, reset where this iteration's first candidate failed
-            t_new = torch.where(first_ok[:, None], (1 + torch.sqrt(1 + 4 * t * t)) / 2, 1.0)
-            mom = (t - 1) / t_new * first_ok[:, None]
-            moving = (mom > 0).squeeze(-1)
-            y = torch.addcmul(c, mom, c - z)
-            gy = torch.addcmul(gc, mom, gc - gz)  # ∇f is affine
-            sy = y.abs() @ S
-            t = t_new
-        else:
-            y, gy, sy = c, gc, sc
-        z, gz, sz = c, gc, sc
-        if record:
-            history.append(energy(z, gz, sz))
-    return z, (torch.stack(history) if record else None)
-
-
-def s_ascent_step(S: torch.Tensor, codes: torch.Tensor, lr: float, pattern: torch.Tensor,
-                  s_max: float) -> torch.Tensor:
-    """One gradient-ascent step of E on S, projected: S + lr·mean_b |z_b|ᵀ|z_b| made symmetric,
-    clipped to [0, s_max], zero outside `pattern` (N, N) bool and on the diagonal. A new tensor."""
-    a = codes.abs()
-    grad = a.T @ a / max(codes.shape[0], 1)  # ∂E/∂S (mean over the batch)
-    new = S + lr * grad
-    new = 0.5 * (new + new.T)
-    new = new.clamp(0.0, s_max) * pattern.to(new.dtype)
-    return new.fill_diagonal_(0.0)
 
 
 # --- the model -----------------------------------------------------------------------------------
@@ -516,8 +366,8 @@ class Lateral(PatchModel):
         r = x - self.decode(z)
         a = z.abs()
         terms = {"reconstruction": 0.5 * (r * r).sum(-1).mean(),
-                 "sparsity": _l1(a, self.lam).mean(),
-                 "inhibition": _rowdot(a @ self.S, a).mean()}
+                 "sparsity": l1_term(a, self.lam).mean(),
+                 "inhibition": rowdot(a @ self.S, a).mean()}
         terms["loss"] = terms["reconstruction"] + terms["sparsity"] + terms["inhibition"]
         return terms
 

@@ -7,14 +7,8 @@ import torch
 from sparse_models.config import ConfigError, from_dict, to_dict
 from sparse_models.data import data_config, load_dataset
 from sparse_models.models import build_model
-from sparse_models.models.lateral import (
-    LateralConfig,
-    lateral_energy,
-    lateral_solve,
-    local_pattern,
-    prune,
-    s_ascent_step,
-)
+from sparse_models.models.inhibition import lateral_energy, lateral_solve, s_ascent_step
+from sparse_models.models.lateral import LateralConfig, local_pattern, prune
 from sparse_models.models.penalties import fista_solve
 from sparse_models.trees import inhibition_pattern, make_tree
 
