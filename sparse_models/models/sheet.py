@@ -39,31 +39,29 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError, check, check_ranges, setting
-from ..groups import GroupSpec, window_matrix, window_starts
+from ..groups import GroupSpec, window_starts
 from .base import Layout, SparseModel, register, square_shape
 from .penalties import shrink
+from .sheet_ops import (
+    aperture,
+    apply_runs,
+    block_offsets,
+    field_pixels,
+    sheet_gradients,
+    sheet_shape,
+    unit_masks,
+    window_matrices,
+    window_runs,
+)
 
 MAX_UNITS = 65536  # units on one sheet (weights: 2 × units × r² floats)
 MIN_SIDE = 8  # px: a smaller image holds no sheet worth the name
 DENSE_POOLS = 4_000_000  # `pools()` materialises the (pools × units) matrix up to this many entries
-
-
-def sheet_shape(side: tuple[int, int], r: int, s: int) -> tuple[int, int]:
-    """Positions (rows, cols) of r×r windows every s pixels on an (H, W) image."""
-    return (side[0] - r) // s + 1, (side[1] - r) // s + 1
-
-
-def block_offsets(a: int, s: int) -> list[int]:
-    """Where the fields of a block's a rows (or columns) of units sit inside their position's
-    window, in pixels: round(i·s/a), so that walking across the map moves the field s/a pixels a
-    step, the same inside a block as from one block to the next."""
-    return [int(round(i * s / a)) for i in range(a)]
 
 
 @dataclass(frozen=True)
@@ -221,13 +219,13 @@ class Sheet(SparseModel):
         rows, cols = config.sheet
         L, K, r = rows * cols, config.per_position, config.window
         g = torch.Generator().manual_seed(config.seed)
-        field = _aperture(config)  # (r², ) 0/1: the pixels of one field
+        field = aperture(config)  # (r², ) 0/1: the pixels of one field
         self.register_buffer("aperture", torch.from_numpy(field))
         # (K, w²) 0/1: each of a position's units' field in its window (the field itself
         # without smooth retinotopy)
-        self.register_buffer("masks", torch.from_numpy(_unit_masks(config, field)),
+        self.register_buffer("masks", torch.from_numpy(unit_masks(config, field)),
                              persistent=False)
-        self.register_buffer("_pixels", field_pixels(config), persistent=False)  # (L, r²)
+        self.register_buffer("pixels", field_pixels(config), persistent=False)  # (L, r²)
         D = torch.randn(L, K, r * r, generator=g) * self.masks
         self.D = nn.Parameter(D / D.norm(dim=-1, keepdim=True))  # (L, K, r²) decoder filters
         self.M = nn.Parameter(self.D.detach().clone())  # (L, K, r²) encoder, starts tied
@@ -236,7 +234,7 @@ class Sheet(SparseModel):
         self.gain = nn.Parameter(torch.ones(L * K))
         # the pools' windows are separable (a k×k window is the outer product of a k-window on
         # the rows and one on the columns), so pooling is two small matrix products
-        rows_w, cols_w = _window_matrices(config)
+        rows_w, cols_w = window_matrices(config)
         self.register_buffer("pool_rows", torch.from_numpy(rows_w))  # (J_r, R)
         self.register_buffer("pool_cols", torch.from_numpy(cols_w))  # (J_c, C)
         # the same windows as shifted adds, for the training step: a window touches k units, so
@@ -249,13 +247,13 @@ class Sheet(SparseModel):
     def _image(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], 1, *self.config.input_shape)
 
-    def _to_map(self, u: torch.Tensor) -> torch.Tensor:
+    def to_map(self, u: torch.Tensor) -> torch.Tensor:
         """(B, L, K) per position -> (B, N) in unit-map order (row-major over the map)."""
         (rows, cols), (a, b) = self.config.sheet, self.config.block
         return u.reshape(-1, rows, cols, a, b).permute(0, 1, 3, 2, 4).reshape(u.shape[0], -1)
 
-    def _from_map(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, N) in unit-map order -> (B, L, K) per position: the inverse of `_to_map`."""
+    def from_map(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, N) in unit-map order -> (B, L, K) per position: the inverse of `to_map`."""
         (rows, cols), (a, b) = self.config.sheet, self.config.block
         return z.reshape(-1, rows, a, cols, b).permute(0, 1, 3, 2, 4).reshape(
             z.shape[0], rows * cols, a * b)
@@ -265,16 +263,16 @@ class Sheet(SparseModel):
         c = self.config
         patches = F.unfold(self._image(x), c.window, stride=c.stride)  # (B, w², L)
         if W.shape[1] == 1:  # one unit per position: a product and a sum beat L tiny matmuls
-            return self._to_map((patches * W[:, 0].T).sum(1).unsqueeze(-1))
+            return self.to_map((patches * W[:, 0].T).sum(1).unsqueeze(-1))
         # one batched product over positions; contiguous operands keep it a single BLAS call
         u = torch.bmm(patches.permute(2, 0, 1).contiguous(), W.transpose(1, 2).contiguous())
-        return self._to_map(u.transpose(0, 1))  # (L, B, K) -> (B, N)
+        return self.to_map(u.transpose(0, 1))  # (L, B, K) -> (B, N)
 
     def local_transpose(self, z: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
         """The adjoint of `local`: every unit's filter put back at its position, summed:
         (B, N), (L, K, r²) -> (B, H·W)."""
         c = self.config
-        zl = self._from_map(z)  # (B, L, K)
+        zl = self.from_map(z)  # (B, L, K)
         if W.shape[1] == 1:
             patches = zl[:, :, 0].unsqueeze(1) * W[:, 0].T  # (B, r², L)
         else:
@@ -314,86 +312,24 @@ class Sheet(SparseModel):
     def gradients(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The loss terms, with the gradients computed by hand (`sheet_gradients`): the same as
         backprop through `loss`, at a fraction of the cost."""
-        terms, grads = self.sheet_gradients(x)
+        terms, grads = sheet_gradients(self, x)
         for param, grad in zip((self.M, self.D, self.b, self.gain), grads, strict=True):
             param.grad = grad
         return terms
 
-    @torch.no_grad()
-    def sheet_gradients(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, ...]]:
-        """The loss terms and the gradients of their sum w.r.t. (M, D, b, gain), x: (B, H·W).
-
-        Everything is kept batch-last, (L, K, B) per position and (H·W, B) for images: the
-        fields' pixels are gathered once (`field_pixels`) and the decoder's fold is one
-        `index_add_`, every product is one `bmm` on the weights as they are stored, and no
-        step transposes a large array. With s = F's nonlinearity
-        (shrink or relu) of u = Mx, z = g ⊙ s, r = x − Dz, n_j the pools' norms, B images,
-        per position:
-            ∂/∂z = (−D r + λ z ⊙ Σ_j w_j/n_j + μ sign z) / B,   ∂/∂D = −z rᵀ / B,
-            ∂/∂u = ∂/∂z ⊙ g ⊙ [s ≠ 0],   ∂/∂M = ∂/∂u xᵀ,   ∂/∂g = Σ_B ∂/∂z ⊙ s,
-            ∂/∂b = −sign(b) Σ_B ∂/∂z ⊙ g ⊙ sign(s)
-        (r, x: the position's field; tested against a position-by-position reference)."""
-        c = self.config
-        (H, W), B, L = c.input_shape, x.shape[0], self.M.shape[0]
-        pix, M, D = self._pixels.flatten(), self.M, self.D
-        # Few, reused large arrays: on the CPU a fresh one costs its page faults, as much as a
-        # pass of arithmetic over it.
-        img = x.new_empty(H * W, B).copy_(x.T)  # made the residual in place below
-        X = img.index_select(0, pix).view(L, -1, B)  # the fields' pixels, (L, r², B)
-        s = torch.bmm(M, X)  # u = Mx, (L, K, B), made s in place
-        t = self._per_position(self.b).abs()  # (L, K, 1)
-        if c.encoder == "shrink":
-            z = torch.clamp(s, -t, t)
-            s.sub_(z)
-        else:
-            z = torch.empty_like(s)
-            s.sub_(t).relu_()
-        g = self._per_position(self.gain)
-        z = torch.mul(s, g, out=z)
-        patches = torch.bmm(D.transpose(1, 2), z)  # Dz, field by field, (L, r², B)
-        res = img.index_add_(0, pix, patches.view(-1, B), alpha=-1.0)  # x − Dz, (H·W, B)
-        (rows, cols), (a, b) = c.sheet, c.block
-        zmap = z.view(rows, cols, a, b, B).transpose(1, 2)  # the unit map (rows, a, cols, b, B)
-        e = torch.mul(zmap, zmap, out=z.new_empty(zmap.shape)).view(*c.unit_map, B)  # z²
-        n = self._pool(e).add_(c.eps).sqrt_()  # (J_r, J_c, B)
-        terms = {"reconstruction": 0.5 * torch.dot(res.view(-1), res.view(-1)) / B,
-                 "group_sparsity": c.lam * n.sum() / B}
-        q = self._pool_transpose(n.reciprocal_().mul_(c.lam), out=e)  # Σ_j λ w_j / n_j, (R, C, B)
-        dz = torch.empty_like(z)  # B·∂/∂z, (L, K, B), built in place
-        torch.mul(zmap, q.view(rows, a, cols, b, B),
-                  out=dz.view(rows, cols, a, b, B).transpose(1, 2))
-        work = e.view(dz.shape)  # free again
-        if c.l1 > 0:
-            sign_z = torch.sgn(z, out=work)
-            terms["l1"] = c.l1 * torch.dot(sign_z.view(-1), z.view(-1)) / B
-            dz.add_(sign_z, alpha=c.l1)
-        R = res.index_select(0, pix).view(L, -1, B)  # the residual's patches
-        dz.baddbmm_(D, R, alpha=-1.0)
-        dD = torch.bmm(z, R.transpose(1, 2)).div_(-B)
-        dg = torch.mul(dz, s, out=work).sum(-1)
-        ds = dz.mul_(g)
-        sign_s = s.sgn_()
-        db = torch.mul(ds, sign_s, out=work).sum(-1)
-        du = ds.mul_(sign_s.abs_())
-        dM = torch.bmm(du, X.transpose(1, 2)).div_(B)
-        terms["loss"] = sum(terms.values())
-        db = self._to_map(db.unsqueeze(0))[0].mul_(torch.sgn(self.b)).div_(-B)
-        dg = self._to_map(dg.unsqueeze(0))[0].div_(B)
-        return terms, (dM, dD, db, dg)
-
-    def _per_position(self, v: torch.Tensor) -> torch.Tensor:
+    def per_position_column(self, v: torch.Tensor) -> torch.Tensor:
         """(N,) in unit-map order -> (L, K, 1), for batch-last codes."""
-        return self._from_map(v.unsqueeze(0))[0].unsqueeze(-1)
+        return self.from_map(v.unsqueeze(0))[0].unsqueeze(-1)
 
-    def _pool(self, e: torch.Tensor) -> torch.Tensor:
+    def pool_sum(self, e: torch.Tensor) -> torch.Tensor:
         """Σ_{i∈P_j} w_i e_i for e on the unit map, batch last: (R, C, B) -> (J_r, J_c, B)."""
-        e = _apply_runs(e, self._row_runs, self.pool_rows.shape[0], 0)
-        return _apply_runs(e, self._col_runs, self.pool_cols.shape[0], 1)
+        e = apply_runs(e, self._row_runs, self.pool_rows.shape[0], 0)
+        return apply_runs(e, self._col_runs, self.pool_cols.shape[0], 1)
 
-    def _pool_transpose(self, q: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def pool_sum_transpose(self, q: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The adjoint of `_pool`, into out: (J_r, J_c, B) -> (R, C, B)."""
-        q = _apply_runs(q, self._col_runs, out.shape[1], 1, adjoint=True)
-        return _apply_runs(q, self._row_runs, out.shape[0], 0, adjoint=True, out=out)
+        q = apply_runs(q, self._col_runs, out.shape[1], 1, adjoint=True)
+        return apply_runs(q, self._row_runs, out.shape[0], 0, adjoint=True, out=out)
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         return [{"params": [self.M], "lr": lr, "weight_decay": self.config.encoder_decay},
@@ -464,82 +400,3 @@ class Sheet(SparseModel):
         W = (self.D if kind == "decoder" else self.M).detach().cpu()  # (L, K, r²)
         W = W.reshape(rows, cols, a, b, r * r).permute(0, 2, 1, 3, 4)  # unit-map order
         return W.reshape(self.n_units, 1, r, r)
-
-
-def field_pixels(config: SheetConfig) -> torch.Tensor:
-    """(L, w²) long: where each position's w×w window pixels lie in the flattened (H, W) image,
-    positions and pixels row-major (`F.unfold`'s order): image.flatten()[field_pixels] are the
-    patches, `index_add_` at them is `F.fold`."""
-    (rows, cols), r, s, w = config.sheet, config.window, config.stride, config.input_shape[1]
-    top = (torch.arange(rows) * s * w).view(-1, 1, 1) + (torch.arange(cols) * s).view(1, -1, 1)
-    inner = (torch.arange(r) * w).view(-1, 1) + torch.arange(r).view(1, -1)
-    return (top + inner.flatten()).view(rows * cols, r * r)
-
-
-def window_runs(A: np.ndarray, starts: list[int], k: int, s: int,
-                wrap: bool) -> list[tuple[float, slice, slice]]:
-    """The 1-D pool windows A: (J, n) (`groups.window_matrix`, windows at `starts`) as runs
-    (w, windows j0:j1, units i0:i1:s): each window of the run adds w × its unit, the unit
-    moving on by s from one window to the next, so A·e = Σ_runs w · e[units] added onto the
-    rows `windows` (`_apply_runs`)."""
-    J, n = A.shape
-    runs: list[list] = []  # [w, j0, i0, count]
-    for t in range(k):
-        for j, r0 in enumerate(starts):
-            i = (r0 + t) % n if wrap else r0 + t
-            if not 0 <= i < n:
-                continue
-            w = float(A[j, i])
-            last = runs[-1] if runs else None
-            if last and last[0] == w and last[1] + last[3] == j and last[2] + s * last[3] == i:
-                last[3] += 1
-            else:
-                runs.append([w, j, i, 1])
-    return [(w, slice(j, j + c), slice(i, i + s * (c - 1) + 1, s)) for w, j, i, c in runs]
-
-
-def _apply_runs(e: torch.Tensor, runs: list[tuple[float, slice, slice]], size: int, dim: int,
-                adjoint: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
-    """A·e along `dim` (its windows) from `window_runs`, or Aᵀ·e with `adjoint`; `size`: the
-    length of that dim in the result (`out`, overwritten, when given)."""
-    shape = e.shape[:dim] + (size,) + e.shape[dim + 1:]
-    out = e.new_zeros(shape) if out is None else out.view(shape).zero_()
-    lead = (slice(None),) * dim
-    for w, windows, units in runs:
-        dst, src = (units, windows) if adjoint else (windows, units)
-        out[lead + (dst,)].add_(e[lead + (src,)], alpha=w)
-    return out
-
-
-def _aperture(config: SheetConfig) -> np.ndarray:
-    """(r²,) float32 mask of each field's pixels: ones, or the disc of diameter r (pixel centres
-    within r/2 of the field's centre) when `round_fields`."""
-    r = config.receptive_field
-    if not config.round_fields:
-        return np.ones(r * r, dtype=np.float32)
-    c = (r - 1) / 2.0
-    yy, xx = np.mgrid[0:r, 0:r]
-    return ((yy - c) ** 2 + (xx - c) ** 2 <= (r / 2.0) ** 2).astype(np.float32).ravel()
-
-
-def _unit_masks(config: SheetConfig, field: np.ndarray) -> np.ndarray:
-    """(K, w²) float32: the field (r², `_aperture`) of each of a position's K units placed in
-    the w×w window at the unit's shift (`SheetConfig.offsets`)."""
-    r, w = config.receptive_field, config.window
-    field = field.reshape(r, r)
-    rows_off, cols_off = config.offsets
-    out = np.zeros((len(rows_off), len(cols_off), w, w), dtype=np.float32)
-    for i, dy in enumerate(rows_off):
-        for j, dx in enumerate(cols_off):
-            out[i, j, dy:dy + r, dx:dx + r] = field
-    return out.reshape(len(rows_off) * len(cols_off), w * w)
-
-
-def _window_matrices(config: SheetConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(A_r: (J_r, R), A_c: (J_c, C)): the 1-D pool windows along the unit map's rows and
-    columns (`groups.window_matrix`), so that A_r[j] ⊗ A_c[l] is pool (j, l) of
-    `SheetConfig.map_pools().pool_matrix()`."""
-    k, s, wrap, sigma = config.pool_size, config.pool_stride, config.pool_wrap, config.pool_sigma
-    rows, cols = config.unit_map
-    return (window_matrix(rows, k, s, wrap, sigma).astype(np.float32),
-            window_matrix(cols, k, s, wrap, sigma).astype(np.float32))

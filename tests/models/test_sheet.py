@@ -58,7 +58,7 @@ def test_tied_locally_connected_layer_is_a_convolution(stride):
     w = torch.randn(K, 1, r, r, generator=torch.Generator().manual_seed(1))
     tied = w.reshape(1, K, r * r).expand(rows * cols, K, r * r)
     x = torch.randn(5, 12 * 10)
-    got = m._from_map(m.local(x, tied)).reshape(5, rows, cols, K).permute(0, 3, 1, 2)
+    got = m.from_map(m.local(x, tied)).reshape(5, rows, cols, K).permute(0, 3, 1, 2)
     want = F.conv2d(x.reshape(5, 1, 12, 10), w, stride=stride)
     assert want.shape == got.shape
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
