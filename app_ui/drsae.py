@@ -284,7 +284,7 @@ def code_error(path: str, stamp: float, n_iter: int, tuned: bool = False) -> dic
     model's own T steps for a LISTA run; with `tuned`, FISTA with its threshold tuned per
     iteration count too (`tuned_threshold_errors`, tuned on the same inputs: the baseline at its
     best). Keys: ista, fista, (fista_tuned), (lista), lam, positive, T, samples."""
-    from sparse_models.models.lista import code_error_curves, tuned_threshold_errors
+    from sparse_models.analysis.code_error import code_error_curves, tuned_threshold_errors
 
     run = _run(path, stamp)
     model = run.model
@@ -306,7 +306,7 @@ def code_error(path: str, stamp: float, n_iter: int, tuned: bool = False) -> dic
 
 
 def matching_iterations(errors: np.ndarray, target: float) -> int | None:
-    from sparse_models.models.lista import iterations_to_match
+    from sparse_models.analysis.code_error import iterations_to_match
 
     return iterations_to_match(errors, target)
 

@@ -176,8 +176,8 @@ def _train_run(model: str, overrides: dict[str, Any], folder: Path, name: str) -
 def tuned_on(x_tune: torch.Tensor, x_eval: torch.Tensor, D: torch.Tensor, lam: float,
              positive: bool, n_iter: int) -> dict[str, np.ndarray]:
     """ISTA/FISTA code errors on x_eval after t = 1..n_iter iterations, each t with the threshold
-    scale that was best for it on x_tune (`lista.tuned_threshold_errors`)."""
-    from .models.lista import ista_fista_paths, relative_error
+    scale that was best for it on x_tune (`analysis.code_error.tuned_threshold_errors`)."""
+    from .analysis.code_error import ista_fista_paths, relative_error
     from .models.penalties import fista_solve, lipschitz
 
     tuned = _tuned(x_tune, D, lam, positive, n_iter)
@@ -198,7 +198,7 @@ def tuned_on(x_tune: torch.Tensor, x_eval: torch.Tensor, D: torch.Tensor, lam: f
 
 def _tuned(x: torch.Tensor, D: torch.Tensor, lam: float, positive: bool,
            n_iter: int) -> dict[str, np.ndarray]:
-    from .models.lista import tuned_threshold_errors
+    from .analysis.code_error import tuned_threshold_errors
 
     return tuned_threshold_errors(x, D, lam, positive, n_iter=n_iter)
 
@@ -209,8 +209,8 @@ def lista_rows(teacher: Path, folder: Path, t_values: tuple[int, ...] = LISTA_T,
     """For each T: a LISTA run on `teacher` trained here, its code error on the test images,
     the iterations ISTA and FISTA need to reach it (None: not within `n_iter`), and the errors
     of plain and tuned-threshold ISTA/FISTA at T iterations."""
+    from .analysis.code_error import code_error_curves, iterations_to_match
     from .data import load_dataset
-    from .models.lista import code_error_curves, iterations_to_match
     from .training.runs import load_run
 
     rows = []

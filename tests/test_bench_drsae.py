@@ -86,7 +86,7 @@ def test_mlp_learns_separable_data():
 
 
 def test_tuned_thresholds_are_never_worse_than_untuned_on_the_tuning_batch():
-    from sparse_models.models.lista import code_error_curves
+    from sparse_models.analysis.code_error import code_error_curves
 
     g = torch.Generator().manual_seed(1)
     D = torch.randn(12, 20, generator=g)

@@ -8,9 +8,9 @@ import pytest
 import torch
 from sklearn.decomposition import sparse_encode
 
+from sparse_models.analysis.code_error import ista_fista_paths
 from sparse_models.config import ConfigError
 from sparse_models.models import build_model
-from sparse_models.models.lista import ista_fista_paths
 from sparse_models.models.penalties import fista, ista, lipschitz
 from sparse_models.training.trainer import TrainConfig, make_optimizer
 

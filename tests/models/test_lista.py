@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from sparse_models.analysis.code_error import code_error_curves, iterations_to_match
 from sparse_models.config import ConfigError
 from sparse_models.models import build_model
-from sparse_models.models.lista import Lista, code_error_curves, iterations_to_match
+from sparse_models.models.lista import Lista
 from sparse_models.models.penalties import fista_solve, ista
 from sparse_models.presets import build_run_config
 from sparse_models.training.pipeline import execute_run
@@ -142,7 +143,7 @@ def test_the_cli_refuses_a_bad_teacher_in_one_line(runs_dir, capsys):
 
 
 def test_a_tuned_threshold_is_never_worse_than_the_plain_one():
-    from sparse_models.models.lista import tuned_threshold_errors
+    from sparse_models.analysis.code_error import tuned_threshold_errors
 
     m = build_model("lista", TINY)
     x = _digits(40)
