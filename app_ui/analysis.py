@@ -26,12 +26,14 @@ from sparse_models.analysis import (
 from sparse_models.analysis.cached import analyze_run
 from sparse_models.analysis.pinwheels import block_centre_share, density_by_size
 from sparse_models.analysis.retinotopy import retinotopy
-from sparse_models.analysis.sparsity import ACTIVITY_SAMPLES
+from sparse_models.analysis.sparsity import (
+    activity_inputs,
+    activity_samples,
+    spread_first,
+)
 from sparse_models.training.runs import RunError
 
 from .runs import RunRef, _load_run_cached
-
-CODE_SAMPLES = ACTIVITY_SAMPLES  # patches encoded: the activity rule's fixed samples
 
 
 def _run(path: str, stamp: float):
@@ -130,22 +132,27 @@ def pinwheels(path: str, stamp: float, smooth: float, weighted: bool = True,
 
 
 def dead_map(path: str, stamp: float) -> np.ndarray:
-    """(rows, cols) bool: the units that never fire on the training patches (final weights)."""
+    """(rows, cols) bool: the units that never fire on the activity samples (final weights)."""
     run = _run(path, stamp)
     return dead_units(codes(path, stamp)).reshape(run.map_shape)
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding patches…")
-def codes(path: str, stamp: float, data_path: str | None = None, data_stamp: float = 0.0,
-          n: int = CODE_SAMPLES) -> np.ndarray:
-    """Codes `(n, K)` of the run's model on the first n training patches of `data_path`'s run
-    (default: its own), so two models can be compared on the same data."""
+def codes(path: str, stamp: float, data_path: str | None = None,
+          data_stamp: float = 0.0) -> np.ndarray:
+    """Codes `(n ≤ ACTIVITY_SAMPLES, K)` of the run's model on the activity rule's samples of
+    `data_path`'s run (default: its own), so two models can be compared on the same data: its
+    first ACTIVITY_SAMPLES training patches, or for a model with several code rows per input
+    (convolutional) rows spread over those of its first ACTIVITY_IMAGES images, exactly the rows
+    its report measures (`sparsity.spread_first`)."""
     run = _run(path, stamp)
     data_run = run if data_path is None else _run(data_path, data_stamp)
-    x = data_run.dataset().x[:n].float()
+    per = run.model.rows_per_sample
+    x = data_run.dataset().x[:activity_inputs(per)].float()
     with torch.no_grad():
         z = run.model.encode(x.reshape(x.shape[0], -1))
-    return z.reshape(z.shape[0], -1).cpu().numpy()
+    z = z.reshape(z.shape[0], -1).cpu()
+    return activity_samples(spread_first(z, per))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -18,6 +18,7 @@ from sparse_models.analysis import (
 from sparse_models.analysis.sparsity import (
     ACTIVITY_RULE,
     ACTIVITY_SAMPLES,
+    CONV_ACTIVITY_RULE,
     activity_threshold,
     pool_clustering,
     sparsity_summary,
@@ -70,7 +71,7 @@ def own_codes(path: str, stamp: float, data_path: str | None = None,
     """Codes of a run on the first ACTIVITY_SAMPLES training patches of `data_path`'s run (default:
     its own): the fixed samples of the activity rule, from the app's shared cache."""
     if data_path is None:
-        return analysis.codes(path, stamp)  # the app's CODE_SAMPLES are these samples
+        return analysis.codes(path, stamp)
     return analysis.codes(path, stamp, data_path, data_stamp)
 
 
@@ -244,7 +245,7 @@ st.caption(f"One rule for every run: {ACTIVITY_RULE}{fewer} (for {ref.name}: |z|
 if (per := run.model.rows_per_sample) != 1:
     st.info(f"{ref.name} is convolutional: each of its code rows is one position of an image's "
             f"code maps ({per} per image), so “patch” on this page means such a position and a "
-            f"unit is one feature map.")
+            f"unit is one feature map: {CONV_ACTIVITY_RULE}.")
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Active units per patch", units_text(s["mean_l0"], K),
           help="Population sparsity: the mean L0 of a code, all-zero codes included.")

@@ -12,7 +12,8 @@ from typing import Any
 
 from .report import DEFAULT_SMOOTH_SIGMA, analyze_model
 
-REPORT_VERSION = 7  # bumped when the report's keys change: older cached entries are recomputed
+REPORT_VERSION = 8  # bumped when the report's keys change: older cached entries are recomputed
+# 8: a conv model's activity samples spread over its first 500 images, not its first image's positions
 # 6: tree measures (path share, parent–child similarity, clash share, branch usage; why_no_tree)
 # 5: a sheet's Λ in pixels and retinotopy; non-wrapping pools hang over the map's edges
 # 3: sparsity measures on the first ACTIVITY_SAMPLES samples (the app's rule); zero codes

@@ -31,7 +31,13 @@ from .quality import (
     within_vs_between_pool_similarity,
 )
 from .retinotopy import retinotopy_summary
-from .sparsity import activity_samples, activity_threshold, sparsity_summary
+from .sparsity import (
+    activity_inputs,
+    activity_samples,
+    activity_threshold,
+    sparsity_summary,
+    spread_first,
+)
 
 # Map units; mild smoothing of s·e^{2iθ} before counting pinwheels. It removes the spurious
 # pinwheels of ~20° orientation noise, but also merges close pinwheel pairs: on noise-free random
@@ -311,8 +317,9 @@ def analyze_model(
     when there is some.
     The model's train/eval mode is left untouched.
     """
-    if _is_conv_like(model):  # S code rows per image: fewer images keep the codes small
-        max_samples = min(max_samples, CONV_MAX_IMAGES)
+    per = getattr(model, "rows_per_sample", 1)
+    if per != 1:  # S code rows per image: fewer images keep the codes small
+        max_samples = min(max_samples, activity_inputs(per))
     xt = torch.as_tensor(x)[:max_samples].float()
     xt = xt.reshape(xt.shape[0], -1)
     params = list(model.parameters())
@@ -330,8 +337,10 @@ def analyze_model(
         pools = model.pools()
     layout = model.layout
     map_shape, why = layout.map_shape()
+    # a conv model's activity samples spread over its images (`sparsity.spread_first`)
+    codes = spread_first(torch.cat(codes), per)
     out = summarize(
-        filters, map_shape, torch.cat(codes), xt, torch.cat(recon),
+        filters, map_shape, codes, xt, torch.cat(recon),
         pool_matrix=None if pools is None else pools.detach().cpu(),
         periodic=model.map_periodic if periodic is None else bool(periodic),
         smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
@@ -339,7 +348,7 @@ def analyze_model(
         block=layout.block() if layout.kind == "sheet" and layout.per_position > 1 else None,
     )
     out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing")))
-    out.update(tree_summary(model, torch.cat(codes), filters))
+    out.update(tree_summary(model, codes, filters))
     if x_test is not None and len(x_test) > 0:
         xs = torch.as_tensor(x_test)[:max_samples].float().to(device)
         ys = None if y_test is None else torch.as_tensor(y_test)[:max_samples].to(device)
@@ -361,7 +370,6 @@ def analyze_model(
     return out
 
 
-CONV_MAX_IMAGES = 500  # images a conv model's report encodes (each gives S code rows)
 CONV_KEYS = (
     "layer_explained_variance", "phase_modulation_unpooled", "phase_modulation_pooled",
     "phase_invariance_ratio", "translation_modulation_unpooled",

@@ -14,6 +14,12 @@ tiny non-zero values left by a solver do not count. The report, the Sparsity pag
 comparison table all measure a run by this rule on those same samples, so the same run shows the
 same numbers everywhere; two runs compared side by side each keep their own threshold. Pass
 `threshold=0.0` for the exact L0.
+
+A convolutional model gives many code rows per image (one per position), so its first
+ACTIVITY_SAMPLES rows would be the positions of its first image or two, where a map that happens
+to be silent there looks dead. For such a model the samples are ACTIVITY_SAMPLES (image, position)
+rows spread evenly over the codes of its first ACTIVITY_IMAGES training images (`spread_first`
+puts them first).
 """
 
 from __future__ import annotations
@@ -27,9 +33,13 @@ from .orientation import as_numpy
 
 REL_THRESHOLD = 1e-3  # activity threshold, relative to the run's largest |z| on its fixed samples
 ACTIVITY_SAMPLES = 2000  # the fixed samples: a run's first ACTIVITY_SAMPLES training samples
+ACTIVITY_IMAGES = 500  # images whose code rows a convolutional model's samples are spread over
 ACTIVITY_RULE = (  # the rule in words, for the pages
     f"a unit counts as active on a patch when |z| > 10⁻³ × the largest |z| the run produces on "
     f"the first {ACTIVITY_SAMPLES} of its training patches")
+CONV_ACTIVITY_RULE = (  # what "patch" means for a model with many code rows per image
+    f"its {ACTIVITY_SAMPLES} patches are (image, position) code rows spread evenly over the "
+    f"positions of its first {ACTIVITY_IMAGES} training images")
 
 
 def _codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -37,6 +47,27 @@ def _codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
     if z.ndim != 2:
         raise ValueError(f"codes must have shape (B, K), got {tuple(z.shape)}")
     return z
+
+
+def activity_inputs(rows_per_sample: int) -> int:
+    """How many of a run's first training inputs its activity samples come from: ACTIVITY_SAMPLES,
+    or ACTIVITY_IMAGES for a model that gives several code rows per input."""
+    return ACTIVITY_SAMPLES if rows_per_sample == 1 else ACTIVITY_IMAGES
+
+
+def spread_first(codes: np.ndarray | torch.Tensor, rows_per_sample: int
+                 ) -> np.ndarray | torch.Tensor:
+    """Codes (B·S, K) of inputs that give S = rows_per_sample rows each, reordered so that the
+    first ACTIVITY_SAMPLES rows are spread evenly over all B·S (the rows at round(linspace(0,
+    B·S − 1, ACTIVITY_SAMPLES))), the others following in their order: `activity_samples` then
+    takes rows from every input, not the first input's positions. Unchanged when S = 1."""
+    n = codes.shape[0]
+    if rows_per_sample == 1 or n <= ACTIVITY_SAMPLES:
+        return codes
+    first = np.unique(np.linspace(0, n - 1, ACTIVITY_SAMPLES).round().astype(np.int64))
+    rest = np.setdiff1d(np.arange(n), first, assume_unique=True)
+    order = np.concatenate([first, rest])
+    return codes[torch.from_numpy(order)] if isinstance(codes, torch.Tensor) else codes[order]
 
 
 def activity_samples(codes: np.ndarray | torch.Tensor) -> np.ndarray:

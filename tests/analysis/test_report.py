@@ -225,3 +225,18 @@ def test_sparsity_measures_follow_the_one_activity_rule(monkeypatch):
     assert out["live_fraction"] == pytest.approx(3 / 256)  # 1 − dead, on the same samples
     same = sparsity.sparsity_summary(z[:4])
     assert all(out[k] == pytest.approx(same[k]) for k in ("mean_l0", "threshold", "hoyer"))
+
+
+def test_a_conv_models_activity_samples_come_from_many_images():
+    # Each 48×48 image gives 52² = 2704 code rows, more than the activity samples: under a
+    # first-rows rule every sample would be a position of the first image, here blank, and
+    # every map would look dead. The samples are spread over all the images instead.
+    m = build_model("conv", {"input_shape": [48, 48], "maps": 4, "kernel": 5, "pool_size": 2})
+    x = torch.randn(12, 48 * 48, generator=torch.Generator().manual_seed(0))
+    x[0] = 0.0
+    report = analyze_model(m, x)
+    assert m.rows_per_sample == 2704
+    assert report["sparsity_samples"] == 2000
+    assert report["live_fraction"] == 1.0 and report["dead_fraction"] == 0.0
+    assert report["threshold"] > 0
+    assert 0 < report["mean_firing_frequency"] < 1

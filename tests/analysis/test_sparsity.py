@@ -170,3 +170,21 @@ def test_the_rule_reads_the_module_constants(monkeypatch):
     monkeypatch.setattr(sparsity, "REL_THRESHOLD", 0.5)
     assert activity_threshold(CODES) == pytest.approx(1.0)  # 0.5 × |2.0| in row 0 only
     assert active_count(CODES).tolist() == [1, 0, 1]
+
+
+def test_spread_first_puts_rows_from_every_input_first():
+    n = 5 * sparsity.ACTIVITY_SAMPLES  # 5 rows per input on average
+    z = np.arange(n, dtype=np.float64)[:, None] * np.ones((1, 3))
+    out = sparsity.spread_first(z, rows_per_sample=7)
+    first = out[:sparsity.ACTIVITY_SAMPLES, 0].astype(int)
+    want = np.linspace(0, n - 1, sparsity.ACTIVITY_SAMPLES).round().astype(int)
+    np.testing.assert_array_equal(first, want)
+    assert first[0] == 0 and first[-1] == n - 1
+    assert sorted(out[:, 0].astype(int).tolist()) == list(range(n))  # every row, once
+    rest = out[sparsity.ACTIVITY_SAMPLES:, 0]
+    assert np.all(np.diff(rest) > 0)  # the others keep their order
+    t = sparsity.spread_first(torch.as_tensor(z), 7)
+    assert isinstance(t, torch.Tensor) and np.array_equal(t.numpy(), out)
+    assert sparsity.spread_first(z, 1) is z  # one row per input: the training order stands
+    assert sparsity.spread_first(z[:100], 7) is not None
+    np.testing.assert_array_equal(sparsity.spread_first(z[:100], 7), z[:100])

@@ -25,9 +25,11 @@ from app_ui.testing import (
     png_bytes,
     private_runs,
 )
+from sparse_models.analysis.cached import analyze_run
+from sparse_models.analysis.sparsity import CONV_ACTIVITY_RULE
 from sparse_models.models.conv import ConvAutoencoder
 from sparse_models.models.sparse_coding import SparseCoding
-from sparse_models.training.runs import load_run
+from sparse_models.training.runs import SHIPPED_DIR, load_run
 
 PAGE = "../pages/conv.py"
 TINY = [f"{k}={json.dumps(v) if isinstance(v, list | tuple) else v}"
@@ -200,3 +202,26 @@ def test_conv_runs_are_drawn_on_the_filters_and_compare_pages(runs, page, run):
     if page.endswith("filters.py"):
         links = [e.proto.label for e in at.get("page_link")]
         assert "See it on the Convolutional page" in links
+
+
+@pytest.mark.parametrize("run", ["tiny-conv", "tiny-stacked", "conv-layer1"])
+def test_a_conv_runs_sparsity_and_dead_maps_are_the_reports(runs, run):
+    # One rule everywhere: the Sparsity page, the Filters page and the report (Compare,
+    # `analyze`) measure a conv run on the same (image, position) rows spread over its images.
+    # The shipped conv-layer1 has one map that (almost) never fires.
+    report = analyze_run(SHIPPED_DIR / run if run == "conv-layer1" else runs / run)
+    k = report["n_units"]
+    dead = round(report["dead_fraction"] * k)
+    at = open_app("../pages/sparsity.py", run=run)
+    assert_no_error(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Active units per patch"] == f"{report['mean_l0']:.1f} of {k}"
+    assert shown["Dead units"] == f"{dead} of {k}"
+    assert any(CONV_ACTIVITY_RULE in str(e.value) for e in at.info)
+    at = open_app("../pages/filters.py", run=run)
+    assert_no_error(at)
+    said = [str(c.value) for c in at.caption]
+    if dead:
+        assert any(f"{dead} dead unit(s) never fire" in c for c in said), said
+    else:
+        assert not any("dead unit(s) never fire" in c for c in said), said
