@@ -246,8 +246,14 @@ def wait_drawn(page: Any, timeout_ms: float = 30_000) -> None:
     page.wait_for_function(_DRAWN_JS, timeout=timeout_ms)
 
 
+# A fresh server's first page imports torch, loads a run and analyses it: 10-15 s on an idle
+# 2-core machine, and three to four times that while the suite's other worker trains or runs
+# Ray beside it. A wait for the page, not a speed target (those are the benchmarks').
+PAGE_LOAD_MS = 150_000
+
+
 def open_page(page: Any, base_url: str, url_path: str, title: str,
-              timeout_ms: float = 60_000) -> None:
+              timeout_ms: float = PAGE_LOAD_MS) -> None:
     """Load `base_url/url_path`; wait until it is drawn and check it is the page `title`."""
     page.goto(f"{base_url}/{url_path}", wait_until="domcontentloaded", timeout=timeout_ms)
     wait_script_idle(page, timeout_ms)

@@ -36,6 +36,10 @@ TINY = {"data.n_patches": 256, "train.batch_size": 32, "train.steps": 30,
 TINY_FLAGS = [w for k, v in TINY.items() for w in ("--set", f"{k}={json.dumps(v)}")]
 
 
+# Everything that starts Ray runs on one worker of the two, in turn (tests/app/test_sweep_browser.py
+# too): `--dist loadgroup` in pyproject.toml.
+pytestmark = pytest.mark.xdist_group("ray")
+
 def make_sweep(runs: Path, name: str, grid: dict, seeds: int = 1, fixed: dict | None = None,
                model: str = "topographic"):
     base = {k: v for k, v in TINY.items() if k not in grid}

@@ -15,7 +15,10 @@ from app_ui.testing import MAIN, wait_drawn
 from sparse_models.sweep import read_sweep, trial_rows
 from sparse_models.sweep.store import sweep_state
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# With the suite on two workers, everything that starts Ray runs on one of them, in turn
+# (the same group as tests/test_sweep.py): two Ray clusters at once on two cores would each
+# wait on the other.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 SERVER_RSS_LIMIT = 1.5 * 2**30
 ROW_PX = 35  # Streamlit's data grid: header and rows are 35 px high
