@@ -119,10 +119,9 @@ def pinwheels(path: str, stamp: float, smooth: float, weighted: bool = True,
         shuffled = shuffled_density(theta, n_shuffles, 0, periodic, smooth, sel, spacing=lam)
     else:
         density = shuffled = math.nan
-    layout = _run(path, stamp).model.layout
     # a sheet: how many sit at a position's centre (its block of units), against chance
-    at_centres, chance = (block_centre_share(found, layout.block(), theta.shape)
-                          if layout.kind == "sheet" and layout.per_position > 1
+    block = _run(path, stamp).model.layout.position_blocks()
+    at_centres, chance = (block_centre_share(found, block, theta.shape) if block is not None
                           else (math.nan, math.nan))
     return {"pinwheels": found, "count": len(found),
             "positive": sum(1 for p in found if p[2] > 0),

@@ -192,6 +192,11 @@ def invariance_ratio(pooled: Invariance, unpooled: Invariance) -> float:
 
 
 # --- a conv model's units --------------------------------------------------------------------
+def _centre(t: torch.Tensor) -> torch.Tensor:
+    """Maps (N, U, h, w) at their centre position -> (N, U)."""
+    return t[:, :, t.shape[2] // 2, t.shape[3] // 2]
+
+
 def conv_responders(model: torch.nn.Module) -> tuple[Respond, Respond, int]:
     """(unpooled, pooled, size): a conv model's units at the centre of size×size images, its
     maps (N, K) and its L2 pools (N, K/pool_maps); size covers a centre pool's whole field
@@ -203,14 +208,11 @@ def conv_responders(model: torch.nn.Module) -> tuple[Respond, Respond, int]:
         field = (field - 1) * s1 + p1 + k1 - 1
     size = 2 * field + 1
 
-    def centre(t: torch.Tensor) -> torch.Tensor:
-        return t[:, :, t.shape[2] // 2, t.shape[3] // 2]
-
     def unpooled(x: torch.Tensor) -> torch.Tensor:
-        return centre(model.feature_maps(x))
+        return _centre(model.feature_maps(x))
 
     def pooled(x: torch.Tensor) -> torch.Tensor:
-        return centre(model.pooled_maps(x))
+        return _centre(model.pooled_maps(x))
 
     return unpooled, pooled, size
 
@@ -227,9 +229,7 @@ def conv_invariance(model: torch.nn.Module, images: np.ndarray | None = None,
     # then judged within each kind, as if swept apart (`Invariance.units`).
     def both(x: torch.Tensor) -> torch.Tensor:
         z = model.feature_maps(x)
-        p = model.pooled(z)
-        return torch.cat([z[:, :, z.shape[2] // 2, z.shape[3] // 2],
-                          p[:, :, p.shape[2] // 2, p.shape[3] // 2]], dim=1)
+        return torch.cat([_centre(z), _centre(model.pooled(z))], dim=1)
 
     n = model.config.maps  # unpooled units: one per map
     parts = {"unpooled": slice(0, n), "pooled": slice(n, None)}

@@ -344,8 +344,7 @@ def analyze_model(
         pool_matrix=None if pools is None else pools.detach().cpu(),
         periodic=model.map_periodic if periodic is None else bool(periodic),
         smooth_sigma=smooth_sigma, n_shuffles=n_shuffles, seed=seed, why_no_map=why or None,
-        # a sheet's positions, whose centres its pinwheels may keep to
-        block=layout.block() if layout.kind == "sheet" and layout.per_position > 1 else None,
+        block=layout.position_blocks(),
     )
     out.update(sheet_measures(filters, layout, map_shape, out.get("column_spacing")))
     out.update(tree_summary(model, codes, filters))

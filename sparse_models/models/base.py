@@ -96,6 +96,11 @@ class Layout:
         """How a sheet draws the K units of one position: an (a, b) block, a·b = K, a ≤ b."""
         return square_shape(self.per_position)
 
+    def position_blocks(self) -> tuple[int, int] | None:
+        """A sheet's (a, b) block when it holds more than one unit a position, else None: the
+        blocks whose centres its pinwheels may keep to (`pinwheels.block_centre_share`)."""
+        return self.block() if self.kind == "sheet" and self.per_position > 1 else None
+
     @property
     def px_per_map_unit(self) -> float:
         """A sheet's image pixels per step on its unit map: stride / √K (stride / a for an a×a

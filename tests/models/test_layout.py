@@ -26,6 +26,12 @@ def test_a_one_row_map_is_a_strip_not_an_orientation_map():
     assert "1×8 strip" in why and "at least 2 rows and 2 columns" in why
 
 
+def test_only_a_sheet_with_several_units_a_position_has_position_blocks():
+    assert Layout("sheet", (2, 3), per_position=6).position_blocks() == (2, 3)
+    assert Layout("sheet", (2, 3), per_position=1).position_blocks() is None
+    assert Layout("map", (4, 4), per_position=4).position_blocks() is None
+
+
 def test_sheet_grid_draws_each_positions_units_as_a_block():
     lay = Layout("sheet", (3, 2), per_position=4, stride_px=4)  # 3×2 positions, 4 units at each
     assert lay.n_units == 24 and lay.block() == (2, 2)
