@@ -33,4 +33,11 @@ try:
     code = main()
 except KeyboardInterrupt:  # Ctrl-C before a command handles it itself
     _interrupted()
+if code == 130:  # a command that stopped on Ctrl-C or a Stop, and has said so
+    # Exit 130 here, not through the interpreter's shutdown: an interrupt that landed while an
+    # extension module ran Python code during an import (a Stop as `sweep` imports Ray) can leave
+    # CPython set to end the process by SIGINT instead (exit -2), though it was handled.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 sys.exit(code)
