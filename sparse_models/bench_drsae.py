@@ -36,7 +36,7 @@ SUBSET = {"data.source": "mnist", "data.version": "subset"}
 TEACHER = "checkpoints/sparse-coding-mnist"
 MLP_LRS = (0.03, 0.1, 0.3, 1.0)  # the grid the MLP's rate is picked from (validation split)
 # The teacher a bench trains when none is shipped: the shipped one's recipe (checkpoints/README.md).
-TEACHER_RECIPE = {"model.n_units": 100, "model.lam": 0.05, "model.positive": True,
+TEACHER_RECIPE = {"model.n_units": 400, "model.lam": 0.05, "model.positive": True,
                   "train.snapshot_every": 0}
 
 
