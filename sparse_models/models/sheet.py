@@ -112,6 +112,18 @@ class SheetConfig:
              "(round(i·stride/a) px), so fields move smoothly across the whole map instead of "
              "jumping from one block to the next; each position then looks through a window "
              "stride − 1 px larger than the field.")
+    # A unit whose field never drives it past its threshold gets no gradient and keeps its random
+    # start for good: on the map it is a speck of random orientation among smooth domains.
+    revive_every: int = setting(
+        100, label="Revive silent units every (steps)", min=0, max=1_000_000,
+        help="Every this many training steps, each unit that fired on no image since the last "
+             "check starts again as a slightly perturbed copy of a live neighbour on the map at "
+             "its own position (same window); its neighbours' orientation, not a random one. "
+             "0 turns it off.")
+    revive_until: int = setting(
+        1400, label="Revive until step", min=0, max=10_000_000,
+        help="Silent units are revived only up to this training step, so that the map can "
+             "settle afterwards.")
     eps: float = setting(1e-4, label="ε inside each pool's square root", min=1e-12, max=1.0)
     seed: int = setting(0, label="Model seed (initial weights)", min=0, max=2**31 - 1)
 
@@ -242,6 +254,10 @@ class Sheet(SparseModel):
         (rs, cs), k = config.pool_starts(), config.pool_size
         self._row_runs = window_runs(rows_w, rs, k, config.pool_stride, config.pool_wrap)
         self._col_runs = window_runs(cols_w, cs, k, config.pool_stride, config.pool_wrap)
+        # Revival: training-time state, not saved (a resumed run counts its steps afresh).
+        self._steps = 0
+        self._fired: torch.Tensor | None = None  # (L, K) bool: fired on the last batch
+        self._fired_since = torch.zeros(L, K, dtype=torch.bool)  # fired since the last check
 
     # --- the locally connected layer and its transpose -----------------------------------------
     def _image(self, x: torch.Tensor) -> torch.Tensor:
@@ -316,6 +332,73 @@ class Sheet(SparseModel):
         for param, grad in zip((self.M, self.D, self.b, self.gain), grads, strict=True):
             param.grad = grad
         return terms
+
+    def note_firing(self, z: torch.Tensor) -> None:
+        """Remember which units fired on this batch; z: (L, K, B), batch last."""
+        if self.config.revive_every > 0:
+            self._fired = (z != 0).any(-1)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
+                   optimizer: Any) -> dict[str, torch.Tensor]:
+        """The base step; with `revive_every` > 0, every `revive_every` steps up to
+        `revive_until` the units that fired on no image since the last check are revived."""
+        terms = super().train_step(x, y, optimizer)
+        c = self.config
+        if c.revive_every > 0 and self._fired is not None:
+            self._steps += 1
+            fired = self._fired_since.to(self._fired.device) | self._fired
+            if self._steps % c.revive_every == 0:
+                if self._steps <= c.revive_until:
+                    self.revive(~fired, optimizer)
+                fired = torch.zeros_like(fired)
+            self._fired_since = fired
+        return terms
+
+    @torch.no_grad()
+    def revive(self, dead: torch.Tensor, optimizer: Any = None,
+               noise: float = 0.1) -> list[tuple[int, int]]:
+        """Start each unit marked in `dead` (L, K) bool again as a copy of a live unit next to
+        it on the map within its own position's block (so the same window of the image; any
+        live unit of that position when none is next to it): its encoder and decoder filters
+        plus Gaussian noise of `noise` × their norm (then the usual constraints), its
+        threshold and gain. Its optimiser state is cleared; a position with no live unit is
+        left alone. Returns the revived (position, unit) pairs."""
+        a, b = self.config.block
+        live = ~dead
+        g = torch.Generator().manual_seed(self.config.seed * 7919 + self._steps)
+        done: list[tuple[int, int]] = []
+        for pos, k in dead.nonzero().tolist():
+            ka, kb = divmod(k, b)
+            near = [i * b + j for i in range(max(ka - 1, 0), min(ka + 2, a))
+                    for j in range(max(kb - 1, 0), min(kb + 2, b)) if live[pos, i * b + j]]
+            pool = near or live[pos].nonzero().squeeze(1).tolist()
+            if not pool:
+                continue
+            src = pool[int(torch.randint(len(pool), (1,), generator=g))]
+            for W in (self.D, self.M):
+                n = torch.randn(W.shape[-1], generator=g).to(W) * self.masks[k]
+                W[pos, k] = W[pos, src] + noise * W[pos, src].norm() * n / n.norm().clamp_min(1e-12)
+            i, j = self.map_index(pos, k), self.map_index(pos, src)
+            self.b[i], self.gain[i] = self.b[j], self.gain[j]
+            done.append((pos, k))
+        if not done:
+            return done
+        self.constrain()
+        if optimizer is not None:
+            ls, ks = (torch.tensor(v) for v in zip(*done, strict=True))
+            idx = torch.tensor([self.map_index(pos, k) for pos, k in done])
+            for p, where in ((self.M, (ls, ks)), (self.D, (ls, ks)), (self.b, idx),
+                             (self.gain, idx)):
+                for value in optimizer.state.get(p, {}).values():
+                    if torch.is_tensor(value) and value.shape == p.shape:
+                        value[where] = 0
+        return done
+
+    def map_index(self, pos: int, k: int) -> int:
+        """Where unit k of position pos sits in unit-map order (row-major over the map)."""
+        (_, cols), (a, b) = self.config.sheet, self.config.block
+        (pr, pc), (ka, kb) = divmod(pos, cols), divmod(k, b)
+        return (pr * a + ka) * (cols * b) + pc * b + kb
 
     def per_position_column(self, v: torch.Tensor) -> torch.Tensor:
         """(N,) in unit-map order -> (L, K, 1), for batch-last codes."""

@@ -369,3 +369,88 @@ def test_smooth_retinotopy_windows_that_do_not_fit_are_refused_in_words():
         small(receptive_field=9, stride=4, per_position=4, smooth_retinotopy=True)
     with pytest.raises(ConfigError, match="leaves 2×1 position.* for 8×8 px windows"):
         small(receptive_field=5, stride=4, per_position=16, smooth_retinotopy=True)
+
+
+# --- reviving silent units (model.revive_every) ----------------------------------------------
+
+
+def test_map_index_is_where_to_map_puts_a_unit():
+    m = small(per_position=4)
+    L, K = m.D.shape[:2]
+    marks = torch.arange(L * K, dtype=torch.float32).reshape(1, L, K)
+    on_map = m.to_map(marks)[0]
+    for pos in range(L):
+        for k in range(K):
+            assert on_map[m.map_index(pos, k)] == pos * K + k
+
+
+def test_revive_copies_a_live_neighbour_of_its_own_block_and_clears_its_optimiser_state():
+    torch.manual_seed(0)
+    m = small(per_position=9, receptive_field=6, input_shape=[14, 14], stride=4)  # 3×3 blocks
+    x = torch.randn(16, 196)
+    opt = torch.optim.Adam(m.param_groups(1e-2))
+    for _ in range(3):  # optimiser state everywhere
+        m.train_step(x, None, opt)
+    before = {k: v.detach().clone() for k, v in m.named_parameters()}
+    L, K = m.D.shape[:2]
+    dead = torch.zeros(L, K, dtype=torch.bool)
+    dead[0, 4] = True  # the middle of block 0: all 8 others are its neighbours
+    dead[1, [0, 1, 3, 4]] = True  # a corner whose map neighbours in the block are all dead
+    dead[2] = True  # a position with no live unit: left alone
+    done = m.revive(dead, opt)
+    assert sorted(done) == [(0, 4), (1, 0), (1, 1), (1, 3), (1, 4)]
+    after = {k: v.detach() for k, v in m.named_parameters()}
+    untouched = ~dead
+    untouched[2] = True
+    keep = torch.tensor([m.map_index(pos, k) for pos in range(L) for k in range(K)
+                         if untouched[pos, k]])
+    for k in ("M", "D"):
+        torch.testing.assert_close(after[k][untouched], before[k][untouched])
+    for k in ("b", "gain"):
+        assert torch.equal(after[k][keep], before[k][keep])
+    for pos, k in done:
+        # close to one live unit of the same position (its copy, perturbed), not to a random one
+        cos = torch.nn.functional.cosine_similarity(after["D"][pos, k], before["D"][pos], dim=-1)
+        src = int(cos.masked_fill(dead[pos], -2).argmax())
+        assert not dead[pos, src] and cos[src] > 0.9
+        if (pos, k) == (0, 4):
+            ka, kb = divmod(src, 3)
+            assert abs(ka - 1) <= 1 and abs(kb - 1) <= 1
+        i, j = m.map_index(pos, k), m.map_index(pos, src)
+        assert after["b"][i] == before["b"][j] and after["gain"][i] == before["gain"][j]
+    torch.testing.assert_close(after["D"].norm(dim=-1), torch.ones(L, K))  # constraints hold
+    for p in (m.M, m.D):
+        for v in opt.state[p].values():
+            if torch.is_tensor(v) and v.shape == p.shape:
+                assert torch.all(v[0, 4] == 0) and torch.any(v[0, 0] != 0)
+
+
+def test_training_revives_units_that_never_fire_and_only_until_revive_until():
+    torch.manual_seed(0)
+    m = small(revive_every=2, revive_until=2)
+    x = torch.randn(32, 120)
+    silent = [m.map_index(0, 0), m.map_index(3, 1)]
+
+    def silence():
+        with torch.no_grad():
+            m.M[0, 0] = 0
+            m.M[3, 1] = 0
+            m.b[silent] = 100.0
+
+    silence()
+    opt = torch.optim.Adam(m.param_groups(1e-3))
+    m.train_step(x, None, opt)
+    assert float(m.M.detach()[0, 0].abs().sum()) == 0  # not yet: step 1 of 2
+    m.train_step(x, None, opt)
+    assert float(m.M.detach()[0, 0].norm()) > 0 and float(m.b.detach()[silent].abs().max()) < 100
+    assert bool((m.encode(x)[:, silent] != 0).all(1).any())
+    silence()  # past revive_until they stay silent
+    for _ in range(4):
+        m.train_step(x, None, opt)
+    assert float(m.M.detach()[0, 0].abs().sum()) == 0 and float(m.b.detach()[silent[0]]) > 99
+    off = small(revive_every=0)  # off: a silent unit is never touched
+    with torch.no_grad():
+        off.M[0, 0] = 0
+    for _ in range(4):
+        off.train_step(x, None, torch.optim.Adam(off.param_groups(1e-3)))
+    assert float(off.M.detach()[0, 0].abs().sum()) == 0
