@@ -15,7 +15,10 @@ x: (B, H·W); z: (B, N), unit i = cell i of the unit map, row-major;
 M x: the locally connected layer, `unfold` the image into (B, r², L) patches and contract each
 position's patch with that position's (K, r²) weights in one batched product;
 Dz: its transpose, each unit's decoder filter put back at its position and summed (`fold`);
-decoder filters are renormalised to unit length after each step.
+decoder filters are renormalised to unit length after each step. Every `revive_every` steps (up
+to `revive_until`) a unit that fired on no image since the last check starts again as a slightly
+perturbed copy of a live neighbour in its own block: a silent unit gets no gradient, so it would
+keep its random filter, a speck of random orientation on the map.
 With `smooth_retinotopy` the fields of a block are shifted inside their position by their place
 in the block (round(i·s/a) px, `block_offsets`), so a field moves s/a pixels per step on the map
 everywhere, as receptive fields drift smoothly across cortex, instead of a block's units all
