@@ -19,7 +19,7 @@ decoder filters are renormalised to unit length after each step. Every `revive_e
 to `revive_until`) a unit that fired on no image since the last check starts again as a slightly
 perturbed copy of a live neighbour in its own block: a silent unit gets no gradient, so it would
 keep its random filter, a speck of random orientation on the map.
-With `smooth_retinotopy` the fields of a block are shifted inside their position by their place
+With `smooth_retinotopy` (the default) the fields of a block are shifted inside their position by their place
 in the block (round(i·s/a) px, `block_offsets`), so a field moves s/a pixels per step on the map
 everywhere, as receptive fields drift smoothly across cortex, instead of a block's units all
 looking at one place; each position then holds (r + s − 1)-pixel windows, each unit's weights
@@ -34,7 +34,10 @@ Why pinwheels: a pool asks nearby units to be active together, so they learn sim
 orientations (with different phases and positions); and every small patch of image must still be
 reconstructed by the units whose fields cover it, so within a field's reach on the map all
 orientations must appear. Smoothness against coverage gives a map whose orientation repeats
-every few fields and winds around pinwheels (Gregor & LeCun 2010, figure 4 of the lecture).
+within about a field's width and winds around pinwheels (Gregor & LeCun 2010, figure 4 of the
+lecture). Smooth retinotopy is the default: with all of a block's units at one place, each block
+wound once round its centre, a lattice of one pinwheel a position at about 5 per Λ², where with
+fields that drift evenly the pinwheels fall anywhere, at about π per Λ² as in the cortex.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ class SheetConfig:
     pool_wrap: bool = setting(False, label="Pools wrap around the sheet",
                               help="Whether neighbourhoods wrap around the sheet's edges (a "
                                    "torus); an image's sheet has edges, so off by default.")
-    lam: float = setting(0.4, label="λ (group-sparsity weight)", min=0.0, max=100.0,
+    lam: float = setting(0.6, label="λ (group-sparsity weight)", min=0.0, max=100.0,
                          help="Weight of the pooled (L2) sparsity penalty.")
     l1: float = setting(0.1, label="Extra L1 weight μ (per unit)", min=0.0, max=100.0,
                         help="Adds μ·Σ|z| on top of the group penalty; 0: pure group sparsity.")
@@ -110,7 +113,7 @@ class SheetConfig:
              "edges favour horizontal and vertical filters; a round one treats every "
              "orientation alike.")
     smooth_retinotopy: bool = setting(
-        False, label="Smooth retinotopy", shape=True,
+        True, label="Smooth retinotopy", shape=True,
         help="Shift each unit's field inside its position by its place in the block "
              "(round(i·stride/a) px), so fields move smoothly across the whole map instead of "
              "jumping from one block to the next; each position then looks through a window "
@@ -124,7 +127,7 @@ class SheetConfig:
              "its own position (same window); its neighbours' orientation, not a random one. "
              "0 turns it off.")
     revive_until: int = setting(
-        1400, label="Revive until step", min=0, max=10_000_000,
+        2100, label="Revive until step", min=0, max=10_000_000,
         help="Silent units are revived only up to this training step, so that the map can "
              "settle afterwards.")
     eps: float = setting(1e-4, label="ε inside each pool's square root", min=1e-12, max=1.0)
@@ -214,16 +217,16 @@ class Sheet(SparseModel):
                    "pooled over neighbouring positions (pinwheels).")
     blurb = ("A sheet of positions over a whole image; each position holds a block of units, "
              "each with its own small receptive field (no weight sharing, unlike a "
-             "convolution). The blocks tile one map on which neighbours look at the same or "
-             "neighbouring places; group sparsity pools neighbourhoods of that map (Gregor & "
+             "convolution). The blocks tile one map on which each unit's field sits a fraction "
+             "of a pixel from its neighbours' (smooth retinotopy); group sparsity pools neighbourhoods of that map (Gregor & "
              "LeCun 2010), so orientation varies smoothly over it and winds around "
-             "**pinwheels**, repeating about every receptive field.")
+             "**pinwheels**, repeating within about a receptive field's width.")
     energy_latex = (r"E(x,z)=\tfrac12\lVert x-Dz\rVert^2+\lambda\sum_j\sqrt{\textstyle"
                     r"\sum_{i\in P_j}w_i z_i^2}+\mu\lVert z\rVert_1,\quad z=F(x)")
     paper = ("Gregor & LeCun 2010, arXiv:1006.0448 (local receptive fields, no weight sharing); "
              "Kavukcuoglu, Ranzato, Fergus & LeCun, CVPR 2009")
     preset = {"data": {"source": "images", "crop": 36, "n_crops": 10000, "rotations": 6},
-              "train": {"steps": 1800, "batch_size": 256, "lr": 2e-2}}
+              "train": {"steps": 2700, "batch_size": 256, "lr": 2e-2}}
     tiny = {"data.source": "images", "data.crop": 12, "data.n_crops": 64,
             "data.images": ["camera"], "model.receptive_field": 4, "model.stride": 4,
             "model.per_position": 2, "model.pool_size": 2, "train.steps": 4,

@@ -15,7 +15,8 @@ def _delta_sheet(per_position: int, stride: int, offset) -> torch.nn.Module:
     """A 20×20-image sheet of 8×8 fields whose decoder filter for map cell (r, c) is a single
     pixel at offset(r, c) within its field."""
     m = build_model("sheet", {"input_shape": [20, 20], "receptive_field": 8, "stride": stride,
-                              "per_position": per_position, "pool_size": 2})
+                              "per_position": per_position, "pool_size": 2,
+                              "smooth_retinotopy": False})
     rows, cols = m.config.sheet
     a, b = m.config.block
     D = torch.zeros(rows, a, cols, b, 8, 8)  # unit-map order: (pos row, block row, pos col, ...)
@@ -79,14 +80,11 @@ def test_the_report_gives_a_sheets_spacing_in_pixels_and_other_models_say_why_no
     assert res["column_spacing_px"] is None and "not laid out over an image" in res["why_no_retinotopy"]
 
 
-def test_the_report_finds_a_sheets_pinwheels_at_its_positions_centres():
-    """A sheet whose decoder filters are gratings oriented as a lattice with one pinwheel at
-    the centre of each position's 4×4 block (`test_pinwheels.lattice_map`): the report puts
-    every pinwheel there; a patch map has no positions, so no such share."""
+def paint_lattice(m) -> None:
+    """Make a block-layout sheet's decoder filters 8×8 gratings oriented as
+    `test_pinwheels.lattice_map` of its blocks: one pinwheel at each block's centre."""
     from tests.analysis.test_pinwheels import lattice_map
 
-    m = build_model("sheet", {"input_shape": [20, 20], "receptive_field": 8, "stride": 4,
-                              "per_position": 16, "pool_size": 2})
     (rows, cols), (a, b) = m.config.sheet, m.config.block
     shape = (rows * a, cols * b)
     theta = lattice_map(shape, a)
@@ -99,6 +97,15 @@ def test_the_report_finds_a_sheets_pinwheels_at_its_positions_centres():
             D[r // a, r % a, c // b, c % b] = torch.from_numpy(g)
     with torch.no_grad():
         m.D.copy_(D.permute(0, 2, 1, 3, 4, 5).reshape(rows * cols, a * b, 64))
+
+
+def test_the_report_finds_a_sheets_pinwheels_at_its_positions_centres():
+    """A sheet whose decoder filters are gratings oriented as a lattice with one pinwheel at
+    the centre of each position's 4×4 block (`test_pinwheels.lattice_map`): the report puts
+    every pinwheel there; a patch map has no positions, so no such share."""
+    m = build_model("sheet", {"input_shape": [20, 20], "receptive_field": 8, "stride": 4,
+                              "per_position": 16, "pool_size": 2, "smooth_retinotopy": False})
+    paint_lattice(m)
     out = analyze_model(m, torch.randn(64, 400), n_shuffles=2)
     # 16×16 map of 4×4 blocks: 12 of the 15 plaquette centres a side lie within 1 of a centre
     assert out["pinwheels_at_position_centres_chance"] == pytest.approx((12 / 15) ** 2)

@@ -11,8 +11,10 @@ from sparse_models.config import ConfigError
 from sparse_models.models import build_model
 from sparse_models.models.sheet import MAX_UNITS, Sheet, SheetConfig, field_pixels
 
+# The block layout without smooth retinotopy (the default shifts fields inside a block; its own
+# tests below turn it on)
 SMALL = {"input_shape": [12, 10], "receptive_field": 4, "stride": 2, "per_position": 3,
-         "pool_size": 2}
+         "pool_size": 2, "smooth_retinotopy": False}
 
 
 def small(**kw) -> Sheet:
@@ -299,7 +301,9 @@ def test_shipped_runs_load_and_their_training_step_is_backprop():
     if not (path / "config.json").exists():
         pytest.skip("no shipped sheet run")
     m = load_run(path).model
-    assert isinstance(m, Sheet) and m.M.shape == (64, 36, 64)
+    # 7×7 positions on a 36×36 crop, 36 units each, 11×11 windows (8 px fields shifted by up to
+    # 3 px: smooth retinotopy)
+    assert isinstance(m, Sheet) and m.M.shape == (49, 36, 121)
     h, w = m.config.input_shape
     x = torch.randn(16, h * w, generator=torch.Generator().manual_seed(0))
     params = (m.M, m.D, m.b, m.gain)
