@@ -56,7 +56,14 @@ def test_train_analyze_list_round_trip(runs, capsys):
     (["bench", "pinwheels", "--seeds", "0"], "--seeds must be at least 1, got 0"),
     (["train", "sheet", "--set", "model.receptive_field=20", "--set", "data.crop=16"],
      "the receptive field (20×20 px) is larger than the 16×16 image"),
-    (["train", "sheet", "--set", "model.stride=30"], "a sheet needs at least 2×2"),
+    # checked against the data's own 36×36 crops, not the model's default image size
+    (["train", "sheet", "--set", "model.stride=16"],
+     "leaves 1×1 position(s) for 21×21 px windows on a 36×36 image; a sheet needs at least 2×2"),
+    (["train", "sheet", "--set", "model.stride=30", "--set", "model.smooth_retinotopy=false"],
+     "leaves 1×1 position(s) for 8×8 receptive fields on a 36×36 image"),
+    (["train", "sheet", "--set", "model.stride=30", "--set", "model.receptive_field=12"],
+     "looks through a 37×37 px window (the 12 px field and its shifts of up to 25 px), larger "
+     "than the 36×36 image: lower the field or the stride"),
     (["train", "sheet", "--set", "data.crop=256", "--set", "model.receptive_field=2",
       "--set", "model.stride=1", "--set", "model.per_position=4"],
      "260100 units, above the limit of 65536"),
@@ -67,6 +74,15 @@ def test_bad_input_is_one_line_and_exit_2(argv, msg, runs, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and msg in err and "\n" not in err
     assert not (runs.parent / "escape").exists()
+
+
+def test_a_sheet_is_checked_against_its_datas_image_size(capsys):
+    """A stride that leaves one position on the model's default 32×32 image but four on 64×64
+    crops is accepted for those crops (it was once refused against the default size)."""
+    assert main(["train", "sheet", "--set", "model.stride=16", "--set", "data.crop=64",
+                 "--show"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["model_config"]["input_shape"] == [64, 64] and cfg["model_config"]["stride"] == 16
 
 
 def test_show_prints_resolved_settings(capsys):

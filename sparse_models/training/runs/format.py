@@ -85,7 +85,14 @@ class RunConfig:
               f"model must be a model name, got {self.model!r}")
         entry = get_entry(self.model)
         data = data_config(self.data)
-        mc = model_config(self.model, self.model_config)
+        mc = self.model_config
+        shape = tuple(data.input_shape)
+        if (isinstance(mc, dict) and len(shape) == 3
+                and "input_shape" in {f.name for f in fields(entry.config_cls)}):
+            # Check the model's settings against the data's own image size, not the config's
+            # default one: a stride that fits a 64 px crop is not refused for a 32 px default.
+            mc = {**mc, "input_shape": [int(shape[1]), int(shape[2])]}
+        mc = model_config(self.model, mc)
         mc = entry.model_cls.adapt_config(mc, tuple(data.input_shape))
         check(isinstance(self.train, TrainConfig), "train must be a TrainConfig")
         if self.train.batch_size > data.n_samples:
