@@ -314,6 +314,58 @@ class PatchModel(SparseModel):
         return weights.detach().cpu().reshape(self.n_units, *self.input_shape)
 
 
+class RevivesSilentUnits:
+    """Reviving units that stop firing, for a model whose config has `revive_every` and
+    `revive_until` (place it before the model's base class). Every `revive_every` training
+    steps, up to step `revive_until`, the units that fired on no sample since the last check are
+    handed to the model's `revive_silent(x, dead, optimizer)`. The model's step reports each
+    batch's firing with `note_firing(fired)` when `tracks_firing`. Training-time state, not
+    saved: a resumed run starts counting its steps and silent units again."""
+
+    def init_revival(self, units: tuple[int, ...]) -> None:
+        """Start the counts for units of shape `units` (the shape of `note_firing`'s masks)."""
+        self._steps = 0
+        self._fired: torch.Tensor | None = None  # bool: fired on the last batch
+        self._fired_since = torch.zeros(units, dtype=torch.bool)  # fired since the last check
+
+    @property
+    def tracks_firing(self) -> bool:
+        return self.config.revive_every > 0
+
+    def note_firing(self, fired: torch.Tensor) -> None:
+        """Remember which units fired on this batch (a bool mask)."""
+        self._fired = fired.detach()
+
+    def revive_silent(self, x: torch.Tensor, dead: torch.Tensor, optimizer: Any) -> None:
+        raise NotImplementedError
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
+                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
+        """The base step, then the revival schedule."""
+        terms = super().train_step(x, y, optimizer)
+        c = self.config
+        if self.tracks_firing and self._fired is not None:
+            self._steps += 1
+            fired = self._fired_since.to(self._fired.device) | self._fired
+            if self._steps % c.revive_every == 0:
+                if self._steps <= c.revive_until:
+                    self.revive_silent(x, ~fired, optimizer)
+                fired = torch.zeros_like(fired)
+            self._fired_since = fired
+        return terms
+
+
+def clear_optimizer_state(optimizer: Any, where: list[tuple[torch.Tensor, Any]]) -> None:
+    """Zero the optimiser's per-element state (e.g. Adam's moments) of each parameter at its
+    index, for units that start again: [(param, index), ...]. Scalar state is left alone."""
+    if optimizer is None:
+        return
+    for p, index in where:
+        for value in optimizer.state.get(p, {}).values():
+            if torch.is_tensor(value) and value.shape == p.shape:
+                value[index] = 0
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str

@@ -51,7 +51,14 @@ from torch import nn
 
 from ..config import ConfigError, check, check_ranges, setting
 from ..groups import GroupSpec, window_starts
-from .base import Layout, SparseModel, register, square_shape
+from .base import (
+    Layout,
+    RevivesSilentUnits,
+    SparseModel,
+    clear_optimizer_state,
+    register,
+    square_shape,
+)
 from .penalties import shrink
 from .sheet_ops import (
     aperture,
@@ -210,7 +217,7 @@ class SheetConfig:
 
 
 @register
-class Sheet(SparseModel):
+class Sheet(RevivesSilentUnits, SparseModel):
     name = "sheet"
     Config = SheetConfig
     description = ("Local receptive fields without weight sharing on a sheet over whole images, "
@@ -260,10 +267,7 @@ class Sheet(SparseModel):
         (rs, cs), k = config.pool_starts(), config.pool_size
         self._row_runs = window_runs(rows_w, rs, k, config.pool_stride, config.pool_wrap)
         self._col_runs = window_runs(cols_w, cs, k, config.pool_stride, config.pool_wrap)
-        # Revival: training-time state, not saved (a resumed run counts its steps afresh).
-        self._steps = 0
-        self._fired: torch.Tensor | None = None  # (L, K) bool: fired on the last batch
-        self._fired_since = torch.zeros(L, K, dtype=torch.bool)  # fired since the last check
+        self.init_revival((L, K))  # which of a position's units fired (`revive`)
 
     # --- the locally connected layer and its transpose -----------------------------------------
     def _image(self, x: torch.Tensor) -> torch.Tensor:
@@ -339,26 +343,8 @@ class Sheet(SparseModel):
             param.grad = grad
         return terms
 
-    def note_firing(self, z: torch.Tensor) -> None:
-        """Remember which units fired on this batch; z: (L, K, B), batch last."""
-        if self.config.revive_every > 0:
-            self._fired = (z != 0).any(-1)
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: Any) -> dict[str, torch.Tensor]:
-        """The base step; with `revive_every` > 0, every `revive_every` steps up to
-        `revive_until` the units that fired on no image since the last check are revived."""
-        terms = super().train_step(x, y, optimizer)
-        c = self.config
-        if c.revive_every > 0 and self._fired is not None:
-            self._steps += 1
-            fired = self._fired_since.to(self._fired.device) | self._fired
-            if self._steps % c.revive_every == 0:
-                if self._steps <= c.revive_until:
-                    self.revive(~fired, optimizer)
-                fired = torch.zeros_like(fired)
-            self._fired_since = fired
-        return terms
+    def revive_silent(self, x: torch.Tensor, dead: torch.Tensor, optimizer: Any) -> None:
+        self.revive(dead, optimizer)
 
     @torch.no_grad()
     def revive(self, dead: torch.Tensor, optimizer: Any = None,
@@ -390,14 +376,10 @@ class Sheet(SparseModel):
         if not done:
             return done
         self.constrain()
-        if optimizer is not None:
-            ls, ks = (torch.tensor(v) for v in zip(*done, strict=True))
-            idx = torch.tensor([self.map_index(pos, k) for pos, k in done])
-            for p, where in ((self.M, (ls, ks)), (self.D, (ls, ks)), (self.b, idx),
-                             (self.gain, idx)):
-                for value in optimizer.state.get(p, {}).values():
-                    if torch.is_tensor(value) and value.shape == p.shape:
-                        value[where] = 0
+        ls, ks = (torch.tensor(v) for v in zip(*done, strict=True))
+        idx = torch.tensor([self.map_index(pos, k) for pos, k in done])
+        clear_optimizer_state(optimizer, [(self.M, (ls, ks)), (self.D, (ls, ks)), (self.b, idx),
+                                          (self.gain, idx)])
         return done
 
     def map_index(self, pos: int, k: int) -> int:

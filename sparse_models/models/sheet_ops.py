@@ -147,7 +147,8 @@ def sheet_gradients(model: Sheet, x: torch.Tensor
         s.sub_(t).relu_()
     g = model.per_position_column(model.gain)
     z = torch.mul(s, g, out=z)
-    model.note_firing(z)
+    if model.tracks_firing:
+        model.note_firing((z != 0).any(-1))
     patches = torch.bmm(D.transpose(1, 2), z)  # Dz, field by field, (L, r², B)
     res = img.index_add_(0, pix, patches.view(-1, B), alpha=-1.0)  # x − Dz, (H·W, B)
     (rows, cols), (a, b) = c.sheet, c.block

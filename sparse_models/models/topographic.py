@@ -39,7 +39,7 @@ from torch import nn
 
 from ..config import check, check_ranges, setting
 from ..groups import GroupSpec
-from .base import Layout, PatchModel, register
+from .base import Layout, PatchModel, RevivesSilentUnits, clear_optimizer_state, register
 from .penalties import group_l2, lipschitz, shrink, soft_threshold
 
 if TYPE_CHECKING:  # the trainer's optimiser (models do not import the trainer)
@@ -122,7 +122,7 @@ class TopographicConfig:
 
 
 @register
-class Topographic(PatchModel):
+class Topographic(RevivesSilentUnits, PatchModel):
     name = "topographic"
     Config = TopographicConfig
     description = ("Auto-encoder with overlapping group sparsity on a 2-D map: "
@@ -162,15 +162,7 @@ class Topographic(PatchModel):
         self.b = nn.Parameter(torch.full((K,), 0.3 if config.encoder == "shrink" else 0.0))
         self.gain = nn.Parameter(torch.ones(K))
         self.register_buffer("P", torch.from_numpy(config.group.pool_matrix()))  # (J, K)
-        # Revival (off by default): training-time state, not saved in checkpoints (a resumed
-        # run starts counting its steps and silent units again).
-        self._steps = 0
-        self._fired: torch.Tensor | None = None  # (K,) bool: fired on the last batch
-        self._fired_since = torch.zeros(K, dtype=torch.bool)  # fired since the last check
-
-    @property
-    def _tracks_firing(self) -> bool:
-        return self.config.revive_every > 0
+        self.init_revival((K,))  # revival, off by default
 
     @property
     def n_units(self) -> int:
@@ -248,14 +240,14 @@ class Topographic(PatchModel):
         c = self.config
         if c.inference == "amortized":
             f = self.predict(x)
-            if self._tracks_firing:
-                self._note_firing(f.detach())
+            if self.tracks_firing:
+                self.note_firing((f != 0).any(0))
             terms = self.energy_terms(x, f)
             terms["loss"] = sum(terms.values())
             return terms
         f = self.predict(x)
-        if self._tracks_firing:
-            self._note_firing(f.detach())
+        if self.tracks_firing:
+            self.note_firing((f != 0).any(0))
         z = self.infer(x, f.detach())
         terms = self.energy_terms(x, z)
         terms["prediction"] = c.alpha * ((z - f) ** 2).sum(-1).mean()
@@ -291,8 +283,8 @@ class Topographic(PatchModel):
         u = x @ M.T
         s = soft_threshold(u, b.abs())  # the value of shrink(u, |b|)
         z = g * s
-        if self._tracks_firing:
-            self._note_firing(s)
+        if self.tracks_firing:
+            self.note_firing((s != 0).any(0))
         r = torch.addmm(x, z, D, alpha=-1.0)  # x − zD
         n = torch.mm(z * z, self.P.T).add_(c.eps).sqrt_()  # pool norms (B, J)
         recon = 0.5 * torch.linalg.vecdot(r, r).sum() / B
@@ -314,26 +306,9 @@ class Topographic(PatchModel):
         terms["loss"] = sum(terms.values())
         return terms, (dM, dD, db, dg)
 
-    def _note_firing(self, code: torch.Tensor) -> None:
-        """Remember which units fired on this batch. code: (B, K), F(x)."""
-        self._fired = (code != 0).any(0).detach()
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor | None,
-                   optimizer: Optimizer) -> dict[str, torch.Tensor]:
-        """The base step; with `revive_every` > 0, every `revive_every` steps (up to
-        `revive_until`) the units whose F(x) was 0 on every patch since the last check are
-        revived (`revive`)."""
-        terms = super().train_step(x, y, optimizer)
-        if self._tracks_firing and self._fired is not None:
-            c = self.config
-            self._steps += 1
-            fired = self._fired_since.to(self._fired.device) | self._fired
-            if self._steps % c.revive_every == 0:
-                if self._steps <= c.revive_until:
-                    self.revive(x, ~fired, optimizer)
-                fired = torch.zeros_like(fired)
-            self._fired_since = fired
-        return terms
+    def revive_silent(self, x: torch.Tensor, dead: torch.Tensor, optimizer: Optimizer) -> None:
+        """The units whose F(x) was 0 on every patch since the last check (`revive`)."""
+        self.revive(x, dead, optimizer)
 
     @torch.no_grad()
     def revive(self, x: torch.Tensor, dead: torch.Tensor,
@@ -363,11 +338,7 @@ class Topographic(PatchModel):
         self.M[idx] = atoms * self.M[live].norm(dim=1).median()
         self.b[idx] = self.b[live].abs().median()
         self.gain[idx] = self.gain[live].median()
-        if optimizer is not None:
-            for p in (self.M, self.D, self.b, self.gain):
-                for value in optimizer.state.get(p, {}).values():
-                    if torch.is_tensor(value) and value.shape == p.shape:
-                        value[idx] = 0
+        clear_optimizer_state(optimizer, [(p, idx) for p in (self.M, self.D, self.b, self.gain)])
         return idx
 
     def _masked(self, W: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
