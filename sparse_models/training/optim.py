@@ -21,7 +21,11 @@ import torch
 class Optimizer:
     """The part of torch.optim.Optimizer's interface the trainer and models use: `param_groups`
     (dicts with "params", "lr" and the rule's settings; models may keep keys of their own
-    there), `state` (per parameter), `zero_grad`, `step`, `state_dict`, `load_state_dict`."""
+    there), `state` (per parameter), `zero_grad`, `step`, `state_dict`, `load_state_dict`.
+    `lr_scale` multiplies every group's rate: the trainer's learning-rate schedule sets it before
+    each step (it is not saved: the schedule recomputes it from the step number)."""
+
+    lr_scale: float = 1.0
 
     defaults: dict[str, Any]
 
@@ -128,7 +132,7 @@ class AdamW(Optimizer):
             s = self.state[p]["step"]
             s += 1
             by_step.setdefault(float(s), []).append(p)
-        lr, (b1, b2), eps, wd = (group["lr"], group["betas"], group["eps"],
+        lr, (b1, b2), eps, wd = (group["lr"] * self.lr_scale, group["betas"], group["eps"],
                                  group["weight_decay"])
         for t, ps in by_step.items():
             grads = [p.grad for p in ps]
@@ -154,7 +158,7 @@ class SGD(Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
     def _update(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
-        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        lr, mu, wd = group["lr"] * self.lr_scale, group["momentum"], group["weight_decay"]
         grads = [p.grad for p in params]
         if wd:
             grads = torch._foreach_add(grads, params, alpha=wd)

@@ -32,6 +32,13 @@ class TrainConfig:
                         help="Before each model's per-matrix scaling.")
     optimizer: Literal["adam", "sgd"] = setting("adam", label="Optimiser",
                                                 help="Adam, or plain SGD (no momentum).")
+    lr_warmup: int = setting(0, label="Learning-rate warm-up (steps)", min=0, max=10_000_000,
+                             help="The rate rises in a straight line from lr/warm-up to lr over "
+                                  "the first this many steps; 0: off.")
+    lr_decay: Literal["constant", "cosine"] = setting(
+        "constant", label="Learning-rate decay",
+        help="constant, or cosine: after the warm-up the rate falls along half a cosine from lr "
+             "to 0 at the last step.")
     device: str = setting("auto", label="Device",
                           help="auto: CUDA when available, else CPU; or cpu, cuda, cuda:N.")
     seed: int = setting(0, label="Seed", min=0, max=2**31 - 1,
@@ -59,6 +66,11 @@ class TrainConfig:
               f"train.lr must be a positive number, got {self.lr!r}")
         check(self.optimizer in ("adam", "sgd"),
               f"train.optimizer must be adam or sgd, got {self.optimizer!r}")
+        check(_is_int(self.lr_warmup) and self.lr_warmup >= 0,
+              f"train.lr_warmup must be 0 (off) or a positive number of steps, "
+              f"got {self.lr_warmup!r}")
+        check(self.lr_decay in ("constant", "cosine"),
+              f"train.lr_decay must be constant or cosine, got {self.lr_decay!r}")
         # Only the spelling is checked here: a run trained on a GPU must still load on a laptop.
         # Whether the device exists is checked by `resolve_device` when training starts.
         check(isinstance(self.device, str) and bool(_DEVICE_RE.match(self.device)),
@@ -83,6 +95,19 @@ class TrainConfig:
 
 def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """The schedule's multiple of every rate for step `step` (1-based) of `cfg.steps`: a linear
+    warm-up over `lr_warmup` steps, then constant or half a cosine that reaches 0 after the last
+    step (Loshchilov & Hutter, SGDR, ICLR 2017, without restarts). It depends on the step number
+    alone, so a resumed run picks the schedule up where it stopped."""
+    f = min(1.0, step / cfg.lr_warmup) if cfg.lr_warmup else 1.0
+    if cfg.lr_decay == "cosine":
+        start = min(cfg.lr_warmup, cfg.steps - 1)
+        done = max(0, step - 1 - start) / max(1, cfg.steps - start)
+        f *= 0.5 * (1.0 + math.cos(math.pi * done))
+    return f
 
 
 @dataclass(frozen=True)
@@ -193,6 +218,7 @@ def train(
             stopped = True
             break
         x, y = next(batches)
+        opt.lr_scale = lr_factor(step + 1, cfg)
         terms = model.train_step(x, y, opt)
         step += 1
         if not names:

@@ -19,6 +19,7 @@ from sparse_models.training.trainer import (
     StepInfo,
     TrainConfig,
     TrainingDiverged,
+    lr_factor,
     make_optimizer,
     resolve_device,
     train,
@@ -183,6 +184,59 @@ def test_optimizer_choice_and_param_groups():
     assert isinstance(make_optimizer(model, TrainConfig()), optim.AdamW)
 
 
+def test_lr_schedule_warms_up_linearly_and_decays_along_a_cosine_to_zero():
+    cfg = TrainConfig(steps=10, lr_warmup=4, lr_decay="cosine")
+    f = [lr_factor(s, cfg) for s in range(1, 11)]
+    assert f[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    # after the warm-up: 6 steps along half a cosine, from 1 down to 0 after the last step
+    assert f[4:] == pytest.approx([0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(6)])
+    assert all(a > b for a, b in zip(f[4:], f[5:], strict=False)) and 0 < f[-1] < 0.07
+    assert [lr_factor(s, TrainConfig(steps=5)) for s in range(1, 6)] == [1.0] * 5
+    cos_only = TrainConfig(steps=4, lr_decay="cosine")
+    assert [lr_factor(s, cos_only) for s in range(1, 5)] == pytest.approx([1.0, 0.853553, 0.5,
+                                                                            0.146447], abs=1e-6)
+
+
+def test_the_trainer_applies_the_schedule_to_every_step():
+    class Records(TinyModel):
+        seen: list[float] = []
+
+        def train_step(self, x, y, optimizer):
+            self.seen.append(optimizer.lr_scale)
+            return super().train_step(x, y, optimizer)
+
+    torch.manual_seed(1)
+    model = Records(TinyConfig())
+    cfg = TrainConfig(steps=8, lr_warmup=2, lr_decay="cosine", optimizer="sgd", lr=0.1)
+    train(model, endless(), cfg)
+    assert model.seen == pytest.approx([lr_factor(s, cfg) for s in range(1, 9)])
+
+
+def test_sgd_and_adam_steps_scale_with_lr_scale():
+    for make in (lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.AdamW(ps, lr=0.1)):
+        moved = []
+        for scale in (1.0, 0.25):
+            p = nn.Parameter(torch.ones(3))
+            opt = make([p])
+            opt.lr_scale = scale
+            p.grad = torch.tensor([1.0, -2.0, 0.5])
+            opt.step()
+            moved.append(p.detach() - 1.0)
+        assert torch.allclose(moved[1], 0.25 * moved[0])
+
+
+def test_a_resumed_run_continues_the_schedule():
+    cfg = TrainConfig(steps=12, lr_warmup=3, lr_decay="cosine", optimizer="sgd", lr=0.05)
+    whole = tiny()
+    train(whole, endless(), cfg)
+    parts = tiny()
+    batches = endless()
+    first = train(parts, batches, cfg, should_stop=lambda: parts.calls >= 5)
+    assert first.step == 5 and first.stopped
+    train(parts, batches, cfg, start_step=5, optimizer=first.optimizer)
+    assert torch.equal(whole.W, parts.W)
+
+
 def test_a_given_optimizer_is_used_and_returned():
     model = tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
@@ -201,6 +255,7 @@ def test_train_config_round_trips_through_a_dict():
     {"steps": 0}, {"steps": 1.5}, {"batch_size": -1}, {"lr": 0.0}, {"lr": math.nan},
     {"optimizer": "rmsprop"}, {"device": "gpu"}, {"device": "cuda:x"}, {"log_every": 0},
     {"snapshot_every": -1}, {"checkpoint_every": -5}, {"threads": -1}, {"seed": -1},
+    {"lr_warmup": -1}, {"lr_warmup": 2.5}, {"lr_decay": "step"},
 ])
 def test_train_config_rejects_bad_values(bad):
     key = next(iter(bad))
