@@ -66,9 +66,11 @@ def base_sections(model: str, parent: RunRef | None) -> dict[str, dict[str, Any]
         return default_sections(model)
     sections = run_config_sections(parent.load().config)
     defaults = default_sections(model)
-    # a parent's own schedule rarely suits a short what-if; keep its model and data settings
+    # a parent's own length rarely suits a short what-if; keep its model and data settings, and
+    # its rate with the warm-up and decay that rate was chosen for
+    keep = ("batch_size", "lr", "optimizer", "lr_warmup", "lr_decay")
     sections["train"] = {**defaults["train"], **{k: v for k, v in sections["train"].items()
-                                                 if k in ("batch_size", "lr", "optimizer")}}
+                                                 if k in keep}}
     return sections
 
 

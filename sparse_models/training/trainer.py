@@ -32,11 +32,11 @@ class TrainConfig:
                         help="Before each model's per-matrix scaling.")
     optimizer: Literal["adam", "sgd"] = setting("adam", label="Optimiser",
                                                 help="Adam, or plain SGD (no momentum).")
-    lr_warmup: int = setting(0, label="Learning-rate warm-up (steps)", min=0, max=10_000_000,
+    lr_warmup: int = setting(0, label="Warm-up (steps)", min=0, max=10_000_000,
                              help="The rate rises in a straight line from lr/warm-up to lr over "
                                   "the first this many steps; 0: off.")
     lr_decay: Literal["constant", "cosine"] = setting(
-        "constant", label="Learning-rate decay",
+        "constant", label="Rate decay",
         help="constant, or cosine: after the warm-up the rate falls along half a cosine from lr "
              "to 0 at the last step.")
     device: str = setting("auto", label="Device",

@@ -462,9 +462,10 @@ def test_a_value_in_range_is_the_value_trained(lab_runs: Path) -> None:
     at = app("../pages/train.py")
     for label, value in (("Map rows", 6), ("Map columns", 6), ("Pool size k (k×k)", 3),
                          ("Patches", 512), ("Steps", 5), ("Batch size", 64),
-                         ("Learning rate", 0.5)):
+                         ("Learning rate", 0.5), ("Warm-up (steps)", 2)):
         widgets = at.slider if label.startswith("Pool size") else at.number_input
         by_label(widgets, label).set_value(value)
+    by_label(at.selectbox, "Rate decay").set_value("cosine")
     at.run()
     assert not at.button(key="train_start").disabled
     at.button(key="train_start").click().run()
@@ -472,6 +473,7 @@ def test_a_value_in_range_is_the_value_trained(lab_runs: Path) -> None:
     config = json.loads((status.run_dir / "config.json").read_text())
     assert config["model_config"]["group"]["map_shape"] == [6, 6]
     assert config["train"]["lr"] == 0.5 and config["train"]["steps"] == 5
+    assert config["train"]["lr_warmup"] == 2 and config["train"]["lr_decay"] == "cosine"
 
 
 def test_settings_that_do_not_apply_are_disabled(lab_runs: Path) -> None:
