@@ -324,7 +324,7 @@ def curves_ui(ref: app_ui.RunRef, lista: app_ui.RunRef | None) -> None:
         k_tuned = dv.matching_iterations(c["fista_tuned"], final) if "fista_tuned" in c else None
         tuned_say = (f"; {say(k_tuned, 'FISTA with a tuned threshold')}."
                      if "fista_tuned" in c else
-                     " These baselines use the untuned threshold λ/L: switch on the tuned one "
+                     ". These baselines use the untuned threshold λ/L: switch on the tuned one "
                      "for the fair comparison.")
         st.caption(f"LISTA reaches a code error of {final:.3g} in {c['T']} steps; "
                    f"{say(nf, 'FISTA')} and {say(ni, 'ISTA')} to match it (the paper: about "
