@@ -38,7 +38,7 @@ class TrainConfig:
     lr_decay: Literal["constant", "cosine"] = setting(
         "constant", label="Rate decay",
         help="constant, or cosine: after the warm-up the rate falls along half a cosine from lr "
-             "to 0 at the last step.")
+             "to 0 at the end of training.")
     device: str = setting("auto", label="Device",
                           help="auto: CUDA when available, else CPU; or cpu, cuda, cuda:N.")
     seed: int = setting(0, label="Seed", min=0, max=2**31 - 1,
