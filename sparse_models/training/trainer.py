@@ -104,8 +104,8 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     alone, so a resumed run picks the schedule up where it stopped."""
     f = min(1.0, step / cfg.lr_warmup) if cfg.lr_warmup else 1.0
     if cfg.lr_decay == "cosine":
-        start = min(cfg.lr_warmup, cfg.steps - 1)
-        done = max(0, step - 1 - start) / max(1, cfg.steps - start)
+        start = min(cfg.lr_warmup, cfg.steps - 1)  # so at least one step follows the warm-up
+        done = max(0, step - 1 - start) / (cfg.steps - start)
         f *= 0.5 * (1.0 + math.cos(math.pi * done))
     return f
 
